@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# Install what clearstack and its tests need on a brand-new Debian/Ubuntu controller: system
+# packages, a venv with the driver and its tools in .venv/, and (with --test) a running Docker
+# engine plus the locally built test host image. Safe to re-run; each step skips what is done.
+set -euo pipefail
+
+root=$(cd "$(dirname "$0")/.." && pwd)
+with_test=false
+[ "${1:-}" = "--test" ] && with_test=true
+
+need_pkgs=(python3-venv git)
+$with_test && need_pkgs+=(docker.io debootstrap busybox-static)
+missing=()
+for p in "${need_pkgs[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "installing system packages: ${missing[*]}"
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+venv="$root/.venv"
+stamp="$venv/.clearstack-installed"
+want=$(sha256sum "$root/pyproject.toml" | cut -c1-16)$($with_test && echo -test)
+if [ ! -x "$venv/bin/python" ]; then
+  python3 -m venv "$venv"
+fi
+if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
+  echo "installing Python packages into .venv"
+  "$venv/bin/pip" install -q --upgrade pip >/dev/null
+  extra=""
+  $with_test && extra="[test]"
+  "$venv/bin/pip" install -q -e "$root$extra"
+  echo "$want" >"$stamp"
+fi
+
+if $with_test; then
+  "$root/scripts/start-dockerd.sh" >/dev/null
+  "$root/tests/images/build-test-host-image.sh"
+fi
