@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Install what clearstack and its tests need on a brand-new Debian/Ubuntu controller: system
-# packages, a venv with the driver and its tools in .venv/, and (with --test) a running Docker
-# engine plus the locally built test host image. Safe to re-run; each step skips what is done.
+# packages and a venv with the driver and its tools in .venv/ (with --test: the test tools, Docker's
+# engine and debootstrap too). Safe to re-run; each step skips what is done.
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -33,9 +33,4 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   $with_test && extra="[test]"
   "$venv/bin/pip" install -q -e "$root$extra"
   echo "$want" >"$stamp"
-fi
-
-if $with_test; then
-  "$root/scripts/start-dockerd.sh" >/dev/null
-  "$root/tests/images/build-test-host-image.sh"
 fi

@@ -1,0 +1,96 @@
+"""The `clearstack` command: each verb maps onto one playbook."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from dataclasses import asdict
+from pathlib import Path
+
+from . import __version__
+from .paths import DEFAULT_INVENTORY
+from .progress import Progress, summary
+from .runner import RunResult, run_playbook
+
+# Exit codes, documented in the README and in `clearstack check --help`.
+EXIT_OK = 0
+EXIT_ERROR = 1
+EXIT_DRIFT = 2
+
+
+def _inventory(value: str) -> Path:
+    path = Path(value).expanduser()
+    if not path.exists():
+        raise argparse.ArgumentTypeError(f"inventory {value} does not exist (a hosts.yml file or a directory holding one)")
+    return path.resolve()
+
+
+def _common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("-i", "--inventory", type=_inventory, default=DEFAULT_INVENTORY,
+                        help="Ansible inventory file or directory (default: inventory/local, this host all-in-one)")
+    parser.add_argument("-l", "--limit", help="only these hosts or groups (Ansible --limit pattern)")
+    parser.add_argument("-t", "--tags", help="only these layers, comma-separated: preflight, kernel, clearml_dirs, docker")
+    parser.add_argument("-v", "--verbose", action="count", default=0, help="show Ansible's output (-vv, -vvv for more)")
+    parser.add_argument("--json", action="store_true", help="print the result as JSON for machines")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="clearstack",
+        description="Stand up and keep running a self-hosted ClearML server and a four-node MinIO cluster "
+                    "on the hosts of an Ansible inventory.",
+    )
+    parser.add_argument("--version", action="version", version=f"clearstack {__version__}")
+    verbs = parser.add_subparsers(dest="verb", metavar="COMMAND", required=True)
+
+    up = verbs.add_parser("up", help="provision the hosts (safe to re-run: repairs drift, changes nothing else)",
+                          description="Apply playbooks/site.yml: preflight checks, then every layer in order. "
+                                      "A re-run repairs what drifted and reports 0 changed otherwise.")
+    _common(up)
+
+    check = verbs.add_parser("check", help="dry run: report what `up` would change, per host and task",
+                             description="Run playbooks/site.yml in check mode with diff and change nothing. "
+                                         f"Exit code {EXIT_OK}: in sync; {EXIT_DRIFT}: drift found (listed per "
+                                         f"host and task); {EXIT_ERROR}: a check or a host failed.")
+    _common(check)
+    return parser
+
+
+def _report(result: RunResult, args: argparse.Namespace, verb: str) -> None:
+    if args.json:
+        print(json.dumps({"verb": verb, "rc": result.rc, "status": result.status,
+                          "hosts": {h: asdict(r) for h, r in result.hosts.items()}}, indent=2))
+        return
+    print(summary(result))
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    progress = Progress()
+    result = run_playbook(
+        "site.yml",
+        args.inventory,
+        check=args.verb == "check",
+        diff=args.verb == "check",
+        limit=args.limit,
+        tags=args.tags,
+        verbosity=max(args.verbose - 1, 0),
+        progress=None if args.json else progress,
+        show_output=args.verbose > 0,
+    )
+    progress.done()
+    _report(result, args, args.verb)
+    if not result.succeeded:
+        if not args.json:
+            print(f"clearstack {args.verb}: failed (see the FAILED lines above)", file=sys.stderr)
+        return EXIT_ERROR
+    if args.verb == "check":
+        if result.changed and not args.json:
+            print("drift found: `clearstack up` would make the changes listed above")
+        return EXIT_DRIFT if result.changed else EXIT_OK
+    return EXIT_OK
+
+
+if __name__ == "__main__":
+    sys.exit(main())

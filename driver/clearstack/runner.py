@@ -1,0 +1,128 @@
+"""The one module that drives ansible-runner.
+
+Each run gets a fresh private data dir (mode 0700) that is removed afterwards, so no run leaves
+artifacts behind; events feed a progress display and a structured result.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import ansible_runner
+
+from .paths import ANSIBLE_CFG, PLAYBOOKS, PROJECT_ROOT
+
+
+@dataclass
+class HostResult:
+    ok: int = 0
+    changed: int = 0
+    failed: int = 0
+    unreachable: int = 0
+    skipped: int = 0
+    changed_tasks: list[str] = field(default_factory=list)
+    failed_tasks: list[tuple[str, str]] = field(default_factory=list)  # (task name, message)
+
+
+@dataclass
+class RunResult:
+    playbook: str
+    rc: int
+    status: str
+    hosts: dict[str, HostResult]
+
+    @property
+    def succeeded(self) -> bool:
+        return self.rc == 0 and not any(h.failed or h.unreachable for h in self.hosts.values())
+
+    @property
+    def changed(self) -> bool:
+        return any(h.changed for h in self.hosts.values())
+
+
+class _EventCollector:
+    """Cheap event handler: counts per host and names of changed/failed tasks, plus a progress hook."""
+
+    def __init__(self, progress: Callable[[str, str, str], None] | None):
+        self.hosts: dict[str, HostResult] = {}
+        self.progress = progress
+
+    def __call__(self, event: dict) -> bool:
+        data = event.get("event_data", {})
+        host = data.get("host")
+        kind = event.get("event", "")
+        if host and kind.startswith("runner_on_"):
+            task = data.get("task", "")
+            result = self.hosts.setdefault(host, HostResult())
+            res = data.get("res", {}) or {}
+            if kind == "runner_on_ok" and res.get("changed") and task not in result.changed_tasks:
+                result.changed_tasks.append(task)
+            elif kind == "runner_on_failed" and not data.get("ignore_errors"):
+                result.failed_tasks.append((task, str(res.get("msg", "")).strip()))
+            elif kind == "runner_on_unreachable":
+                result.failed_tasks.append((task, "unreachable: " + str(res.get("msg", "")).strip()))
+            if self.progress:
+                self.progress(host, task, kind.removeprefix("runner_on_"))
+        return True  # keep ansible-runner's own event files in the private dir (removed after the run)
+
+
+def _runner_env() -> dict[str, str]:
+    # ansible-runner execs ansible-playbook from PATH: put this interpreter's bin (the venv) first.
+    venv_bin = str(Path(sys.executable).parent)
+    return {
+        "PATH": f"{venv_bin}{os.pathsep}{os.environ.get('PATH', '')}",
+        "ANSIBLE_CONFIG": str(ANSIBLE_CFG),
+        "ANSIBLE_FORCE_COLOR": "0",
+        "ANSIBLE_NOCOLOR": "1",
+    }
+
+
+def run_playbook(
+    playbook: str,
+    inventory: Path,
+    *,
+    check: bool = False,
+    diff: bool = False,
+    limit: str | None = None,
+    tags: str | None = None,
+    verbosity: int = 0,
+    progress: Callable[[str, str, str], None] | None = None,
+    show_output: bool = False,
+) -> RunResult:
+    """Run playbooks/<playbook> against an inventory and return what happened, per host."""
+    private_dir = tempfile.mkdtemp(prefix="clearstack-run-")  # mkdtemp makes it 0700
+    collector = _EventCollector(progress)
+    cmdline = []
+    if check:
+        cmdline.append("--check")
+    if diff:
+        cmdline.append("--diff")
+    try:
+        runner = ansible_runner.run(
+            private_data_dir=private_dir,
+            project_dir=str(PROJECT_ROOT),
+            playbook=str(PLAYBOOKS / playbook),
+            inventory=str(inventory),
+            cmdline=" ".join(cmdline) or None,
+            limit=limit,
+            tags=tags,
+            verbosity=verbosity or None,
+            envvars=_runner_env(),
+            event_handler=collector,
+            quiet=not show_output,
+            suppress_env_files=True,
+        )
+        hosts = collector.hosts
+        for stat_key, attr in (("ok", "ok"), ("changed", "changed"), ("failures", "failed"),
+                               ("dark", "unreachable"), ("skipped", "skipped")):
+            for host, count in ((runner.stats or {}).get(stat_key) or {}).items():
+                setattr(hosts.setdefault(host, HostResult()), attr, count)
+        return RunResult(playbook=playbook, rc=runner.rc, status=runner.status, hosts=hosts)
+    finally:
+        shutil.rmtree(private_dir, ignore_errors=True)

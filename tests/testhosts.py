@@ -1,0 +1,145 @@
+"""Test hosts for pytest: "fresh VMs" as local systemd containers, run as tests/images/test-host.yml says.
+
+Molecule makes the same hosts through molecule/shared/create.yml. Every host a test creates carries
+the test-host label and is removed by the code that created it (fixtures use `with test_hosts(...)`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import subprocess
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+SPEC = yaml.safe_load((ROOT / "tests/images/test-host.yml").read_text())
+BOOT_TIMEOUT_S = 90
+
+
+def docker(*args: str, check: bool = True, timeout: float = 120) -> subprocess.CompletedProcess:
+    return subprocess.run(["docker", *args], check=check, capture_output=True, text=True, timeout=timeout)
+
+
+def _run_args(name: str, network: str | None) -> list[str]:
+    args = ["run", "-d", "--name", name, "--hostname", name, "--label", f"{SPEC['label']}=pytest"]
+    args += [f"--cap-add={cap}" for cap in SPEC["capabilities"]]
+    args += [f"--security-opt={opt}" for opt in SPEC["security_opts"]]
+    args += [f"--cgroupns={SPEC['cgroupns_mode']}", f"--stop-signal={SPEC['stop_signal']}"]
+    args += [f"--volume={vol}" for vol in SPEC["volumes"]]
+    args += [f"--tmpfs={fs}" for fs in SPEC["tmpfs"]]
+    if network:
+        args.append(f"--network={network}")
+    return [*args, SPEC["image"]]
+
+
+def wait_booted(name: str) -> None:
+    """Block until systemd in the host reports running (or degraded), bounded by BOOT_TIMEOUT_S."""
+    deadline = time.monotonic() + BOOT_TIMEOUT_S
+    state = ""
+    while time.monotonic() < deadline:
+        state = docker("exec", name, "systemctl", "is-system-running", check=False, timeout=30).stdout.strip()
+        if state in ("running", "degraded"):
+            return
+        time.sleep(1)
+    raise TimeoutError(f"test host {name} did not boot within {BOOT_TIMEOUT_S}s (systemd says {state!r})")
+
+
+def remove(name: str) -> None:
+    # SIGRTMIN+3 via `docker stop` lets systemd halt cleanly, so no cgroup is left behind.
+    docker("stop", "-t", "20", name, check=False)
+    docker("rm", "-f", "-v", name, check=False)
+
+
+@contextlib.contextmanager
+def test_hosts(*roles: str, network: bool = True) -> Iterator[list[str]]:
+    """Start one test host per role name; yield their container names; always remove them.
+
+    With network=True the hosts share a fresh user-defined network and resolve each other by name.
+    """
+    tag = uuid.uuid4().hex[:6]
+    names = [f"cs-{role}-{tag}" for role in roles]
+    net = f"cs-net-{tag}" if network else None
+    try:
+        if net:
+            docker("network", "create", "--label", f"{SPEC['label']}=pytest", net)
+        for name in names:
+            docker(*_run_args(name, net))
+        for name in names:
+            wait_booted(name)
+        yield names
+    finally:
+        for name in names:
+            remove(name)
+        if net:
+            docker("network", "rm", net, check=False)
+
+
+def write_inventory(path: Path, groups: dict[str, list[str]], host_vars: dict | None = None,
+                    all_vars: dict | None = None) -> Path:
+    """Write a YAML inventory reaching the given containers through the docker connection."""
+    hosts_seen = {h for members in groups.values() for h in members}
+    inventory = {
+        "all": {
+            "vars": {"ansible_connection": "community.docker.docker", "ansible_user": "root",
+                     "ansible_python_interpreter": "/usr/bin/python3", **(all_vars or {})},
+            "hosts": {h: dict((host_vars or {}).get(h, {})) for h in sorted(hosts_seen)},
+            "children": {group: {"hosts": {h: None for h in members}} for group, members in groups.items()},
+        }
+    }
+    path.write_text(yaml.safe_dump(inventory, sort_keys=False))
+    return path
+
+
+def host_exec(name: str, script: str, check: bool = True) -> subprocess.CompletedProcess:
+    return docker("exec", name, "sh", "-c", script, check=check)
+
+
+def playbook_env() -> dict[str, str]:
+    """Environment for running ansible-playbook from tests: the venv first on PATH, project ansible.cfg."""
+    venv_bin = str(Path(os.sys.executable).parent)
+    env = dict(os.environ)
+    env["PATH"] = f"{venv_bin}:{env.get('PATH', '')}"
+    env["ANSIBLE_CONFIG"] = str(ROOT / "ansible.cfg")
+    env["ANSIBLE_FORCE_COLOR"] = "0"
+    return env
+
+
+def run_playbook(playbook: str, inventory: Path, *extra: str, timeout: float = 900) -> tuple[int, str, dict]:
+    """Run a playbook with the json callback; return (rc, text output, parsed json or {})."""
+    env = playbook_env()
+    env["ANSIBLE_STDOUT_CALLBACK"] = "ansible.builtin.json"
+    proc = subprocess.run(["ansible-playbook", "-i", str(inventory), str(ROOT / "playbooks" / playbook), *extra],
+                          capture_output=True, text=True, env=env, timeout=timeout, cwd=ROOT)
+    try:
+        parsed = json.loads(proc.stdout)
+    except json.JSONDecodeError:
+        parsed = {}
+    return proc.returncode, proc.stdout + proc.stderr, parsed
+
+
+def changed_tasks(result: dict) -> dict[str, list[str]]:
+    """Per host, the names of tasks that reported changed in a json-callback result."""
+    changed: dict[str, list[str]] = {}
+    for play in result.get("plays", []):
+        for task in play.get("tasks", []):
+            for host, res in task.get("hosts", {}).items():
+                if res.get("changed"):
+                    changed.setdefault(host, []).append(task["task"]["name"])
+    return changed
+
+
+def failure_messages(result: dict) -> dict[str, list[str]]:
+    """Per host, the msg of every failed task in a json-callback result."""
+    failed: dict[str, list[str]] = {}
+    for play in result.get("plays", []):
+        for task in play.get("tasks", []):
+            for host, res in task.get("hosts", {}).items():
+                if res.get("failed") or res.get("unreachable"):
+                    failed.setdefault(host, []).append(str(res.get("msg", "")))
+    return failed

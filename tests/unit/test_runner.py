@@ -1,0 +1,56 @@
+"""The ansible-runner wrapper, on a local playbook: counts, task names, check mode, no leftovers."""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+import pytest
+import yaml
+
+from clearstack.runner import run_playbook
+
+PLAYBOOK = Path(__file__).parent / "playbooks" / "touch.yml"
+
+
+@pytest.fixture
+def inventory(tmp_path: Path):
+    def make(**host_vars) -> Path:
+        path = tmp_path / "hosts.yml"
+        path.write_text(yaml.safe_dump({"all": {"hosts": {"localhost": {"marker_path": str(tmp_path / "marker"),
+                                                                         **host_vars}}}}))
+        return path
+    return make
+
+
+def test_first_run_reports_the_changed_task_and_second_run_nothing(inventory, tmp_path):
+    inv = inventory()
+    first = run_playbook(str(PLAYBOOK), inv)
+    assert first.succeeded
+    assert first.hosts["localhost"].changed == 1
+    assert first.hosts["localhost"].changed_tasks == ["Write the marker file"]
+    assert (tmp_path / "marker").read_text() == "marker\n"
+
+    second = run_playbook(str(PLAYBOOK), inv)
+    assert second.succeeded and not second.changed
+    assert second.hosts["localhost"].ok == 2
+
+
+def test_check_mode_reports_drift_without_changing_anything(inventory, tmp_path):
+    result = run_playbook(str(PLAYBOOK), inventory(), check=True, diff=True)
+    assert result.succeeded
+    assert result.hosts["localhost"].changed_tasks == ["Write the marker file"]
+    assert not (tmp_path / "marker").exists()
+
+
+def test_a_failed_task_is_named_with_its_message(inventory):
+    result = run_playbook(str(PLAYBOOK), inventory(fail_now=True))
+    assert not result.succeeded
+    assert result.hosts["localhost"].failed == 1
+    assert result.hosts["localhost"].failed_tasks == [("Fail on request", "asked to fail")]
+
+
+def test_no_private_run_directory_is_left_behind(inventory):
+    before = set(Path(tempfile.gettempdir()).glob("clearstack-run-*"))
+    run_playbook(str(PLAYBOOK), inventory())
+    assert set(Path(tempfile.gettempdir()).glob("clearstack-run-*")) == before
