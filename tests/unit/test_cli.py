@@ -1,0 +1,58 @@
+"""The CLI's contract: help a newcomer can read, input errors before any run, documented exit codes."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from clearstack import cli
+from clearstack.runner import HostResult, RunResult
+
+
+def _fake_run(changed_tasks=(), failed_tasks=()):
+    def run(playbook, inventory, **kwargs):
+        host = HostResult(ok=3, changed=len(changed_tasks), failed=len(failed_tasks),
+                          changed_tasks=list(changed_tasks), failed_tasks=list(failed_tasks))
+        return RunResult(playbook=playbook, rc=2 if failed_tasks else 0, status="failed" if failed_tasks else "successful",
+                         hosts={"vm1": host})
+    return run
+
+
+def test_version_and_help(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main(["--version"])
+    assert exit_info.value.code == 0
+    assert capsys.readouterr().out.startswith("clearstack ")
+    with pytest.raises(SystemExit):
+        cli.main(["check", "--help"])
+    help_text = capsys.readouterr().out
+    assert "0: in sync" in help_text and "2: drift found" in help_text
+
+
+def test_missing_inventory_is_refused_before_any_run(monkeypatch, capsys, tmp_path):
+    monkeypatch.setattr(cli, "run_playbook", lambda *a, **k: pytest.fail("no run may start"))
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main(["up", "-i", str(tmp_path / "nope")])
+    assert exit_info.value.code == 2
+    assert "does not exist" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("changed,failed,code", [((), (), cli.EXIT_OK), (["Set x"], (), cli.EXIT_DRIFT),
+                                                 ((), [("Check ports", "port 8008 taken")], cli.EXIT_ERROR)])
+def test_check_exit_codes(monkeypatch, capsys, tmp_path, changed, failed, code):
+    monkeypatch.setattr(cli, "run_playbook", _fake_run(changed, failed))
+    assert cli.main(["check", "-i", str(tmp_path)]) == code
+    out = capsys.readouterr().out
+    for task in changed:
+        assert f"changed: {task}" in out
+    for task, msg in failed:
+        assert f"FAILED: {task}: {msg}" in out
+
+
+def test_up_reports_json_for_machines(monkeypatch, capsys, tmp_path):
+    monkeypatch.setattr(cli, "run_playbook", _fake_run(["Create the tree"]))
+    assert cli.main(["up", "-i", str(tmp_path), "--json"]) == cli.EXIT_OK
+    report = json.loads(capsys.readouterr().out)
+    assert report["verb"] == "up"
+    assert report["hosts"]["vm1"]["changed_tasks"] == ["Create the tree"]
