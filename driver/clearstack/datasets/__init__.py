@@ -1,0 +1,1 @@
+"""Dataset pipeline: ingest MinIO objects into ClearML datasets and derive zero-copy subsets."""
