@@ -45,6 +45,8 @@ if [ ! -s "$tarball" ]; then
     rm -f /etc/ssh/ssh_host_*  # each container makes its own host keys on first boot
     apt-get clean
     rm -rf /var/lib/apt/lists/*
+    # Like a VM whose package lists are old: roles that honour apt cache_valid_time must refresh them.
+    touch -d @0 /var/lib/apt/lists
     : >/etc/machine-id
   ' >>"$cache_dir/debootstrap.log" 2>&1
   tar -C "$root" -cf "$tarball.tmp" .
