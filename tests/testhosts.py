@@ -80,6 +80,9 @@ def test_hosts(*roles: str, network: bool = True) -> Iterator[list[str]]:
             docker("network", "rm", net, check=False)
 
 
+test_hosts.__test__ = False  # a fixture helper, not a test, despite its name
+
+
 def write_inventory(path: Path, groups: dict[str, list[str]], host_vars: dict | None = None,
                     all_vars: dict | None = None) -> Path:
     """Write a YAML inventory reaching the given containers through the docker connection."""
@@ -142,4 +145,6 @@ def failure_messages(result: dict) -> dict[str, list[str]]:
             for host, res in task.get("hosts", {}).items():
                 if res.get("failed") or res.get("unreachable"):
                     failed.setdefault(host, []).append(str(res.get("msg", "")))
+                    # A failed loop says only "One or more items failed"; the items say why.
+                    failed[host] += [str(item.get("msg", "")) for item in res.get("results", []) if item.get("failed")]
     return failed
