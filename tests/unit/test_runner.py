@@ -50,7 +50,9 @@ def test_a_failed_task_is_named_with_its_message(inventory):
     assert result.hosts["localhost"].failed_tasks == [("Fail on request", "asked to fail")]
 
 
-def test_no_private_run_directory_is_left_behind(inventory):
-    before = set(Path(tempfile.gettempdir()).glob("clearstack-run-*"))
-    run_playbook(str(PLAYBOOK), inventory())
-    assert set(Path(tempfile.gettempdir()).glob("clearstack-run-*")) == before
+def test_no_private_run_directory_is_left_behind(inventory, tmp_path, monkeypatch):
+    runs = tmp_path / "runs"
+    runs.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(runs))  # where mkdtemp puts the private dir
+    assert run_playbook(str(PLAYBOOK), inventory()).succeeded
+    assert list(runs.iterdir()) == []

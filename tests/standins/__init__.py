@@ -1,0 +1,1 @@
+"""Test doubles for services that cannot be fetched on the project's machines."""

@@ -1,0 +1,165 @@
+"""Credentials and tokens, the way the real apiserver handles them (stdlib only).
+
+Credentials come from the same environment variables the real apiserver reads at start-up,
+``CLEARML__secure__credentials__<name>__{user_key,user_secret,role,display_name}``. Nothing is
+built in: the stock server's public default keys are accepted only if someone configures them.
+
+Tokens are HS256 JWTs. The SDK decodes them WITHOUT checking the signature and reads
+``api_version``, ``server_version`` and ``exp``; we sign and check them so a forged or stale token
+gets a 401 (the SDK then logs in again once with its key/secret, as against the real server).
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import os
+import time
+from dataclasses import dataclass
+from typing import Mapping
+
+ENV_PREFIX = "CLEARML__secure__credentials__"
+COMPANY_ID = "d1bd92a3b039400cbafc60a7a5b1e52b"  # the real server's default company id
+COMPANY_NAME = "clearml"
+DEFAULT_TOKEN_TTL_SEC = 30 * 24 * 3600
+
+
+class AuthError(Exception):
+    """An authentication failure; ``subcode`` follows the real server's 401 sub-codes."""
+
+    def __init__(self, subcode: int, msg: str):
+        super().__init__(msg)
+        self.subcode = subcode
+        self.msg = msg
+
+
+@dataclass(frozen=True)
+class User:
+    id: str
+    name: str
+    role: str
+    key: str
+    secret: str
+
+
+def _unquote(value: str) -> str:
+    # Values are HOCON: operators quote them ("...") so that special characters survive.
+    value = value.strip()
+    if len(value) >= 2 and value[0] == value[-1] == '"':
+        value = value[1:-1]
+    return value
+
+
+def credentials_from_env(environ: Mapping[str, str] | None = None) -> dict[str, User]:
+    """Return {access_key: User} for every complete credentials entry in the environment."""
+    environ = os.environ if environ is None else environ
+    entries: dict[str, dict[str, str]] = {}
+    prefix = ENV_PREFIX.lower()
+    for var, value in environ.items():
+        if not var.lower().startswith(prefix):
+            continue
+        # The field is what follows the last "__"; everything before it is the user's name.
+        name, sep, field = var[len(ENV_PREFIX):].rpartition("__")
+        if not sep or not name:
+            continue
+        entries.setdefault(name, {})[field.lower()] = _unquote(value)
+    return users_from_entries(entries)
+
+
+def users_from_entries(entries: Mapping[str, Mapping[str, str]]) -> dict[str, User]:
+    """{name: {user_key, user_secret, role?, display_name?}} -> {access_key: User}; incomplete entries are skipped."""
+    users: dict[str, User] = {}
+    for name, fields in entries.items():
+        key, secret = fields.get("user_key"), fields.get("user_secret")
+        if not key or not secret:
+            continue  # like the SDK with S3 credentials: an entry without both is useless
+        users[key] = User(id=name, name=fields.get("display_name") or name, role=fields.get("role") or "user",
+                          key=key, secret=secret)
+    return users
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+
+
+def _unb64(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+class TokenIssuer:
+    def __init__(self, secret: bytes, api_version: str, server_version: str):
+        self.secret = secret
+        self.api_version = api_version
+        self.server_version = server_version
+
+    def issue(self, user: User, ttl_sec: int | None = None) -> str:
+        now = int(time.time())
+        claims = {
+            "identity": {"user": user.id, "user_name": user.name, "role": user.role,
+                         "company": COMPANY_ID, "company_name": COMPANY_NAME},
+            "api_version": self.api_version,
+            "server_version": self.server_version,
+            "server_build": "standin",
+            "feature_set": "basic",
+            "env": "standin",
+            "iat": now,
+            "exp": now + int(ttl_sec or DEFAULT_TOKEN_TTL_SEC),
+        }
+        head = _b64(json.dumps({"alg": "HS256", "typ": "JWT"}).encode())
+        body = _b64(json.dumps(claims, separators=(",", ":")).encode())
+        sig = _b64(hmac.new(self.secret, f"{head}.{body}".encode(), hashlib.sha256).digest())
+        return f"{head}.{body}.{sig}"
+
+    def verify(self, token: str) -> dict:
+        try:
+            head, body, sig = token.split(".")
+            expected = _b64(hmac.new(self.secret, f"{head}.{body}".encode(), hashlib.sha256).digest())
+            if not hmac.compare_digest(sig, expected):
+                raise AuthError(21, "Invalid token (signature mismatch)")
+            claims = json.loads(_unb64(body))
+        except AuthError:
+            raise
+        except Exception:
+            raise AuthError(21, "Invalid token")
+        if claims.get("exp", 0) < time.time():
+            raise AuthError(22, "Token expired")
+        return claims
+
+
+class Authenticator:
+    """Maps an Authorization header to an identity (raises AuthError)."""
+
+    def __init__(self, users: Mapping[str, User], issuer: TokenIssuer):
+        self.users = dict(users)
+        self.issuer = issuer
+        self._by_id = {u.id: u for u in self.users.values()}
+
+    def user_from_basic(self, value: str) -> User:
+        try:
+            key, _, secret = base64.b64decode(value).decode("utf-8").partition(":")
+        except Exception:
+            raise AuthError(20, "Unauthorized (malformed basic authorization)")
+        user = self.users.get(key)
+        # Same answer for an unknown key and a wrong secret: do not tell which one is wrong.
+        if user is None or not hmac.compare_digest(user.secret.encode(), secret.encode()):
+            raise AuthError(20, "Unauthorized (invalid credentials) (failed to locate provided credentials)")
+        return user
+
+    def user_from_bearer(self, token: str) -> User:
+        claims = self.issuer.verify(token)
+        user = self._by_id.get(claims.get("identity", {}).get("user"))
+        if user is None:  # credentials were removed since the token was issued
+            raise AuthError(21, "Invalid token (unknown user)")
+        return user
+
+    def authenticate(self, header: str | None) -> User:
+        if not header:
+            raise AuthError(10, "Unauthorized (missing credentials)")
+        scheme, _, value = header.strip().partition(" ")
+        if scheme.lower() == "basic":
+            return self.user_from_basic(value.strip())
+        if scheme.lower() == "bearer":
+            return self.user_from_bearer(value.strip())
+        raise AuthError(10, "Unauthorized (unsupported authorization scheme)")
