@@ -28,9 +28,12 @@ if [ ! -x "$venv/bin/python" ]; then
 fi
 if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   echo "installing Python packages into .venv"
-  "$venv/bin/pip" install -q --upgrade pip >/dev/null
   extra=""
   $with_test && extra="[test]"
-  "$venv/bin/pip" install -q -e "$root$extra"
+  # pip's output goes to a log, shown only when it fails: it warns about every local index it skips.
+  if ! { "$venv/bin/pip" install -q --upgrade pip && "$venv/bin/pip" install -q -e "$root$extra"; } >"$venv/pip.log" 2>&1; then
+    tail -n 40 "$venv/pip.log" >&2
+    exit 1
+  fi
   echo "$want" >"$stamp"
 fi

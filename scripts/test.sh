@@ -38,5 +38,5 @@ for playbook in playbooks/*.yml; do
 done
 
 echo "== pytest: unit, integration, Molecule scenarios"
-# Two workers for two cores; heavy modules and scenarios are grouped so each runs on one worker.
-pytest -n 2 --dist loadgroup "$@"
+# Two workers for two cores; each test file runs on one worker, so a module-scoped test host is made once.
+pytest -n 2 --dist loadfile "$@"

@@ -14,7 +14,7 @@ import pytest
 from clearstack.runner import RunResult, run_playbook
 from testhosts import host_exec, test_hosts, write_inventory
 
-pytestmark = [pytest.mark.docker, pytest.mark.xdist_group("host-layer-drift")]
+pytestmark = pytest.mark.docker
 
 
 def _changed(result: RunResult) -> list[str]:

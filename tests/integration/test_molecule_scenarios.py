@@ -15,7 +15,7 @@ TIMEOUT_S = 1200
 
 
 @pytest.mark.molecule
-@pytest.mark.parametrize("scenario", [pytest.param(s, marks=pytest.mark.xdist_group(f"molecule-{s}")) for s in SCENARIOS])
+@pytest.mark.parametrize("scenario", SCENARIOS)
 def test_scenario(scenario, tmp_path):
     env = dict(os.environ)
     env["PATH"] = f"{Path(sys.executable).parent}:{env.get('PATH', '')}"

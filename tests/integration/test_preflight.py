@@ -23,7 +23,7 @@ import pytest
 from testhosts import changed_tasks, docker, failure_messages, host_exec, run_playbook, write_inventory
 from testhosts import test_hosts as start_test_hosts  # aliased: pytest would collect a test_* name
 
-pytestmark = [pytest.mark.docker, pytest.mark.xdist_group("preflight")]
+pytestmark = pytest.mark.docker
 
 PREFLIGHT_PLAY = "Preflight checks"
 # What the layers after preflight create; none of it may exist after a refused run.
