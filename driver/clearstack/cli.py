@@ -8,7 +8,7 @@ import sys
 from dataclasses import asdict
 from pathlib import Path
 
-from . import __version__
+from . import __version__, dataset_cli
 from .paths import DEFAULT_INVENTORY
 from .progress import Progress, summary
 from .runner import RunResult, run_playbook
@@ -54,6 +54,8 @@ def build_parser() -> argparse.ArgumentParser:
                                          f"Exit code {EXIT_OK}: in sync; {EXIT_DRIFT}: drift found (listed per "
                                          f"host and task); {EXIT_ERROR}: a check or a host failed.")
     _common(check)
+
+    dataset_cli.add_parsers(verbs)
     return parser
 
 
@@ -65,8 +67,21 @@ def _report(result: RunResult, args: argparse.Namespace, verb: str) -> None:
     print(summary(result))
 
 
+def _run_dataset_verb(args: argparse.Namespace) -> int:
+    from .datasets.errors import DATASET_ERRORS
+
+    try:
+        return dataset_cli.run(args)
+    except DATASET_ERRORS as err:
+        dataset_cli.clear_progress()
+        print(f"clearstack {args.verb}: {err}", file=sys.stderr)
+        return EXIT_ERROR
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if hasattr(args, "handler"):
+        return _run_dataset_verb(args)
     progress = Progress()
     result = run_playbook(
         "site.yml",

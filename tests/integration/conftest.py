@@ -1,5 +1,5 @@
 import sys
 from pathlib import Path
 
-# tests/testhosts.py is a helper module shared by the integration tests.
+# tests/testhosts.py and tests/standins/ are shared by the integration tests.
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))

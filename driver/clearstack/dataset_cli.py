@@ -1,0 +1,173 @@
+"""The dataset verbs of `clearstack`: ingest, subset, datasets list|show|get.
+
+Each validates its input, then calls one function of clearstack.datasets. Errors are printed as one
+line that says what to fix, with exit code 1; nothing is created on an error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import sys
+from pathlib import Path
+
+EXIT_OK = 0
+
+
+def _say(args):
+    """Progress on one self-overwriting stderr line, only on a terminal."""
+    if args.json or not sys.stderr.isatty():
+        return None
+    return lambda msg: print(f"\r\033[K{msg}", end="", file=sys.stderr, flush=True)
+
+
+def clear_progress() -> None:
+    if sys.stderr.isatty():
+        print("\r\033[K", end="", file=sys.stderr, flush=True)
+
+
+def _selection_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--wildcard", help="keep files whose name (or path, if it has a /) matches, e.g. '*.png'")
+    parser.add_argument("--prefix", help="keep files under this dataset path, e.g. imagens/raw/")
+    parser.add_argument("--max-count", type=int, help="keep the first N files (sorted by path)")
+    parser.add_argument("--sample", type=int, help="keep a random sample of N files (needs --seed)")
+    parser.add_argument("--fraction", type=float, help="keep this fraction of the files, e.g. 0.1")
+    parser.add_argument("--seed", type=int, help="random seed for --sample/--fraction: the same seed, the same files")
+    parser.add_argument("--from-file", type=Path, help="keep exactly the dataset paths listed in this file, one per line")
+
+
+def _selection(args):
+    from .datasets.selection import Selection
+
+    listing = None
+    if args.from_file:
+        if not args.from_file.is_file():
+            raise ValueError(f"--from-file {args.from_file} does not exist")
+        listing = tuple(args.from_file.read_text().splitlines())
+    return Selection(wildcard=args.wildcard, prefix=args.prefix, max_count=args.max_count, sample=args.sample,
+                     fraction=args.fraction, seed=args.seed, listing=listing)
+
+
+def add_parsers(verbs) -> None:
+    ingest = verbs.add_parser(
+        "ingest", help="register objects of a MinIO bucket as a ClearML dataset (links only, no bytes copied)",
+        description="List s3://HOST:PORT/BUCKET/PREFIX/, register the matching objects as external links of "
+                    "PROJECT/NAME and finalize it. Re-running with an unchanged source creates nothing; new or "
+                    "deleted objects make a child version holding just that difference.")
+    ingest.add_argument("source", help="s3://HOST:PORT/BUCKET/PREFIX/ (the port is required)")
+    ingest.add_argument("--project", required=True, help="ClearML project of the dataset")
+    ingest.add_argument("--name", required=True, help="dataset name")
+    ingest.add_argument("--wildcard", action="append", help="only objects matching, e.g. '*.png' (repeatable)")
+    ingest.add_argument("--no-recursive", action="store_true", help="only objects directly under the prefix")
+    ingest.add_argument("--dataset-path", default="/", help="folder inside the dataset for the files (default /)")
+    ingest.add_argument("--tag", action="append", help="dataset tag (repeatable)")
+    ingest.add_argument("--output-uri", help="where ClearML stores the dataset state (default: the files server)")
+    ingest.add_argument("--json", action="store_true", help="print the result as JSON")
+    ingest.set_defaults(handler=_ingest)
+
+    sub = verbs.add_parser(
+        "subset", help="derive a dataset holding a selection of another's files (zero-copy, keeps lineage)",
+        description="Create NAME as a child of the parent dataset holding exactly the selected files. No object "
+                    "bytes move. The same selection of the same parent twice gives one dataset.")
+    sub.add_argument("--name", required=True, help="name of the subset dataset")
+    sub.add_argument("--project", help="project of the subset (default: the parent's)")
+    sub.add_argument("--parent-id", help="parent dataset id")
+    sub.add_argument("--parent-project", help="parent project (with --parent-name: its latest finalized version)")
+    sub.add_argument("--parent-name", help="parent dataset name")
+    sub.add_argument("--tag", action="append", help="dataset tag (repeatable)")
+    _selection_args(sub)
+    sub.add_argument("--json", action="store_true", help="print the result as JSON")
+    sub.set_defaults(handler=_subset)
+
+    datasets = verbs.add_parser("datasets", help="list, show or fetch datasets")
+    actions = datasets.add_subparsers(dest="action", metavar="ACTION", required=True)
+    listing = actions.add_parser("list", help="finalized datasets, newest first")
+    listing.add_argument("--project", help="only this project")
+    listing.add_argument("--json", action="store_true", help="print JSON")
+    listing.set_defaults(handler=_list)
+    for action, text in (("show", "a dataset's versions, parents and files"), ("get", "a complete local copy")):
+        parser = actions.add_parser(action, help=text)
+        parser.add_argument("--id", help="dataset id")
+        parser.add_argument("--project", help="project (with --name: the latest finalized version)")
+        parser.add_argument("--name", help="dataset name")
+        parser.add_argument("--json", action="store_true", help="print JSON")
+        if action == "get":
+            parser.add_argument("--to", type=Path, help="copy into this new folder (default: ClearML's cache)")
+            _selection_args(parser)
+            parser.set_defaults(handler=_get)
+        else:
+            parser.set_defaults(handler=_show)
+
+
+def run(args) -> int:
+    """Run the verb's handler with the SDK's console chatter sent to stderr, so stdout holds only the
+    result (JSON with --json)."""
+    with contextlib.redirect_stdout(sys.stderr):
+        result, text = args.handler(args)
+    clear_progress()
+    print(json.dumps(result, indent=2) if args.json else text)
+    return EXIT_OK
+
+
+def _ingest(args) -> tuple[dict, str]:
+    from .datasets.ingest import ingest
+
+    result = ingest(args.source, args.project, args.name, wildcards=args.wildcard, recursive=not args.no_recursive,
+                    root=args.dataset_path, tags=args.tag, output_uri=args.output_uri, progress=_say(args))
+    state = "new version" if result.created else "unchanged, no new version"
+    return vars(result), f"dataset {result.dataset_id}: {result.files} files ({state}; +{result.added} -{result.removed})"
+
+
+def _subset(args) -> tuple[dict, str]:
+    from .datasets.subset import subset
+
+    result = subset(_selection(args), args.name, parent_id=args.parent_id, parent_project=args.parent_project,
+                    parent_name=args.parent_name, project=args.project, tags=args.tag)
+    state = "created" if result.created else "already existed"
+    return vars(result), f"dataset {result.dataset_id}: {result.files} files from parent {result.parent_id} ({state})"
+
+
+def _dataset(args):
+    from .datasets import sdk
+    from .datasets.settings import check_api_settings
+    from .datasets.subset import resolve_parent
+
+    check_api_settings()
+    sdk.login()
+    return resolve_parent(args.id, args.project, args.name)
+
+
+def _list(args) -> tuple[dict, str]:
+    from clearml import Dataset
+
+    from .datasets import sdk
+    from .datasets.settings import check_api_settings
+
+    check_api_settings()
+    sdk.login()
+    rows = sorted(Dataset.list_datasets(dataset_project=args.project, only_completed=True),
+                  key=lambda d: str(d.get("created") or ""), reverse=True)
+    rows = [{k: (str(v) if k == "created" else v) for k, v in row.items()} for row in rows]
+    return ({"datasets": rows}, "\n".join(f"{r['id']}  {r['project']}/{r['name']}  v{r.get('version')}  "
+                                               f"{r.get('created')}" for r in rows) or "no datasets")
+
+
+def _show(args) -> tuple[dict, str]:
+    dataset = _dataset(args)
+    files = sorted(dataset.list_files())
+    info = {"id": dataset.id, "project": dataset.project, "name": dataset.name, "version": dataset.version,
+            "parents": dataset.get_dependency_graph().get(dataset.id, []), "files": len(files),
+            "first_files": files[:20]}
+    return (info, "\n".join(f"{k}: {v}" for k, v in info.items()))
+
+
+def _get(args) -> tuple[dict, str]:
+    from .datasets.local_copy import get_copy
+
+    dataset = _dataset(args)
+    selecting = any(getattr(args, k) is not None for k in ("wildcard", "prefix", "max_count", "sample", "fraction",
+                                                           "from_file"))
+    folder = get_copy(dataset, args.to, _selection(args) if selecting else None, progress=_say(args))
+    count = sum(1 for p in folder.rglob("*") if p.is_file())
+    return ({"id": dataset.id, "folder": str(folder), "files": count}, f"{count} files in {folder}")

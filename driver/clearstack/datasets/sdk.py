@@ -1,0 +1,67 @@
+"""Every touch of the ClearML SDK's Dataset internals lives here, so an SDK upgrade is checked in one
+place (the integration tests run the real SDK).
+
+Why internals at all: the public add_external_files lists (or HEADs) every source object again, and
+remove_files re-saves the whole dataset state once per call. clearstack has already listed the
+source, so it writes the link entries itself and saves the state once per version.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from clearml import Dataset
+from clearml.backend_interface.base import InterfaceBase
+from clearml.datasets.dataset import LinkEntry
+
+from .plan import Entry
+
+# The tag add_external_files puts on datasets that hold links (the web UI shows it).
+_EXTERNAL_FILES_TAG = "external files"
+
+
+def login() -> None:
+    """Log in now: Dataset.get would report wrong keys only as "could not find Dataset"."""
+    InterfaceBase._get_default_session()
+
+
+def latest(project: str, name: str) -> Dataset | None:
+    """The newest finalized version of project/name, or None. Call login() first."""
+    try:
+        return Dataset.get(dataset_project=project, dataset_name=name, only_completed=True)
+    except ValueError:  # the SDK's "could not find Dataset"
+        return None
+
+
+def link_entries(dataset: Dataset) -> dict[str, Entry]:
+    return {path: Entry(link=e.link, size=int(e.size or 0)) for path, e in dataset.link_entries_dict.items()}
+
+
+def apply_links(dataset: Dataset, add: Mapping[str, Entry], remove: list[str]) -> None:
+    """Remove then add link entries and save the dataset state once."""
+    entries = dataset._dataset_link_entries  # noqa: SLF001 (see module docstring)
+    for path in remove:
+        entries.pop(path, None)
+    for path, entry in add.items():
+        entries[path] = LinkEntry(link=entry.link, relative_path=path, parent_dataset_id=dataset.id, size=entry.size)
+    if add:
+        dataset._task.add_tags([_EXTERNAL_FILES_TAG])  # noqa: SLF001
+    dataset._dirty = True  # noqa: SLF001
+    dataset.update_changed_files(num_files_added=len([p for p in add if p not in remove]),
+                                 num_files_modified=len([p for p in add if p in remove]),
+                                 num_files_removed=len([p for p in remove if p not in add]))
+    dataset._serialize()  # noqa: SLF001
+
+
+def keep_only(dataset: Dataset, paths: set[str]) -> int:
+    """Drop every entry (link or file) not in paths, saving the state once; returns how many were dropped."""
+    links = dataset._dataset_link_entries  # noqa: SLF001
+    files = dataset._dataset_file_entries  # noqa: SLF001
+    dropped = [p for p in list(links) + list(files) if p not in paths]
+    for path in dropped:
+        links.pop(path, None)
+        files.pop(path, None)
+    dataset._dirty = True  # noqa: SLF001
+    dataset.update_changed_files(num_files_removed=len(dropped))
+    dataset._serialize()  # noqa: SLF001
+    return len(dropped)

@@ -1,0 +1,229 @@
+"""The dataset verbs end to end: the real `clearstack` CLI (so the real ClearML SDK and boto3) over
+HTTP against the ClearML API stand-in and an S3 server (moto), each in its own thread on loopback.
+
+Stand-ins, not real servers: test names say `standin` where the result depends on them.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+import threading
+import uuid
+from pathlib import Path
+
+import boto3
+import pytest
+from moto.server import ThreadedMotoServer
+
+from standins.clearml_api import start as start_api
+
+KEY, SECRET = "CLEARSTACKTESTKEY01", "clearstack-test-secret-0001"
+BUCKET, OUTPUTS = "clearml", "clearml-outputs"
+CLI_TIMEOUT_S = 180
+
+
+@pytest.fixture(scope="module")
+def s3_server():
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    starter = threading.Thread(target=server.start, daemon=True)
+    starter.start()
+    starter.join(30)  # moto's start() waits without a timeout
+    assert not starter.is_alive(), "moto did not start within 30 s"
+    port = server.get_host_and_port()[1]
+    client = boto3.client("s3", endpoint_url=f"http://127.0.0.1:{port}", region_name="us-east-1",
+                          aws_access_key_id="minio", aws_secret_access_key="minio-secret")
+    client.create_bucket(Bucket=BUCKET)
+    client.create_bucket(Bucket=OUTPUTS)
+    yield port, client
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def api_server():
+    running, url = start_api(port=0, credentials={"operator": {"user_key": KEY, "user_secret": SECRET}})
+    yield url
+    running.stop()
+
+
+@pytest.fixture(scope="module")
+def clearml_conf(tmp_path_factory, s3_server, api_server):
+    port, _ = s3_server
+    path = tmp_path_factory.mktemp("conf") / "clearml.conf"
+    path.write_text(textwrap.dedent(f"""\
+        api {{
+          api_server: "{api_server}"
+          web_server: "{api_server}"
+          files_server: "s3://127.0.0.1:{port}/{OUTPUTS}/clearml"
+          credentials {{ access_key: "{KEY}", secret_key: "{SECRET}" }}
+        }}
+        sdk {{
+          aws {{ s3 {{ credentials: [
+            {{ host: "127.0.0.1:{port}", key: "minio", secret: "minio-secret", secure: false, multipart: true }}
+          ] }} }}
+        }}
+        """))
+    path.chmod(0o600)
+    return path
+
+
+@pytest.fixture
+def run(clearml_conf, tmp_path):
+    """Run `clearstack ARGS --json` with a clean environment; returns (rc, parsed json or None, stderr)."""
+    home = tmp_path / "home"
+    home.mkdir()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("CLEARML", "AWS_"))}
+    env.update(HOME=str(home), CLEARML_CONFIG_FILE=str(clearml_conf), PYTHONUNBUFFERED="1")
+
+    def invoke(*args: str, conf_env: dict | None = None):
+        proc = subprocess.run([str(Path(sys.executable).parent / "clearstack"), *args, "--json"],
+                              env={**env, **(conf_env or {})}, capture_output=True, text=True, timeout=CLI_TIMEOUT_S)
+        try:
+            out = json.loads(proc.stdout) if proc.stdout.strip() else None
+        except json.JSONDecodeError:
+            out = None
+        return proc.returncode, out, proc.stderr + ("" if out is not None else proc.stdout)
+    return invoke
+
+
+@pytest.fixture
+def images(s3_server):
+    """Ten PNGs under a fresh prefix (two folders), plus a text file; returns (source URL, put, delete)."""
+    port, client = s3_server
+    prefix = f"raw-{uuid.uuid4().hex[:8]}/"
+
+    def put(name: str, body: bytes | None = None):
+        client.put_object(Bucket=BUCKET, Key=prefix + name, Body=body or f"PNG {name} {uuid.uuid4()}".encode())
+
+    def delete(name: str):
+        client.delete_object(Bucket=BUCKET, Key=prefix + name)
+
+    for i in range(10):
+        put(f"cam{i % 2}/img{i:02d}.png")
+    put("notes.txt", b"not an image")
+    return f"s3://127.0.0.1:{port}/{BUCKET}/{prefix}", put, delete
+
+
+def _project() -> str:
+    return f"proj-{uuid.uuid4().hex[:6]}"
+
+
+def _ingest(run, source, project, name="ds", *extra):
+    rc, out, err = run("ingest", source, "--project", project, "--name", name, "--wildcard", "*.png",
+                       "--dataset-path", "/imagens", *extra)
+    assert rc == 0 and out is not None, err
+    return out
+
+
+def _files(run, dataset_id):
+    rc, out, err = run("datasets", "show", "--id", dataset_id)
+    assert rc == 0, err
+    return out
+
+
+def test_standin_ingest_registers_links_and_reingest_makes_no_version(run, images):
+    source, _, _ = images
+    project = _project()
+    first = _ingest(run, source, project)
+    assert first["created"] and first["files"] == 10 and first["added"] == 10
+    shown = _files(run, first["dataset_id"])
+    assert shown["files"] == 10
+    assert all(p.startswith("imagens/cam") and p.endswith(".png") for p in shown["first_files"])
+
+    again = _ingest(run, source, project)
+    assert again == {**again, "dataset_id": first["dataset_id"], "created": False, "files": 10}
+
+
+def test_standin_incremental_ingest_makes_a_child_with_just_the_difference(run, images):
+    source, put, delete = images
+    project = _project()
+    first = _ingest(run, source, project)
+    put("cam0/new1.png")
+    put("cam1/new2.png")
+    delete("cam0/img00.png")
+    second = _ingest(run, source, project)
+    assert second["created"] and second["dataset_id"] != first["dataset_id"]
+    assert (second["files"], second["added"], second["removed"]) == (11, 2, 1)
+    shown = _files(run, second["dataset_id"])
+    assert shown["parents"] == [first["dataset_id"]]
+
+
+def test_standin_subset_by_each_selection_kind(run, images, tmp_path):
+    source, _, _ = images
+    project = _project()
+    parent = _ingest(run, source, project)["dataset_id"]
+    listing = tmp_path / "keep.txt"
+    listing.write_text("imagens/cam0/img02.png\n/imagens/cam1/img03.png\n")
+    cases = {
+        "by-wildcard": (["--wildcard", "img0[12].png"], 2),
+        "by-prefix": (["--prefix", "imagens/cam1/"], 5),
+        "by-count": (["--max-count", "3"], 3),
+        "by-sample": (["--sample", "4", "--seed", "7"], 4),
+        "by-fraction": (["--fraction", "0.5", "--seed", "1"], 5),
+        "by-file": (["--from-file", str(listing)], 2),
+    }
+    for name, (selection, count) in cases.items():
+        rc, out, err = run("subset", "--parent-id", parent, "--name", name, *selection)
+        assert rc == 0, f"{name}: {err}"
+        assert out["files"] == count, name
+        shown = _files(run, out["dataset_id"])
+        assert shown["parents"] == [parent] and shown["files"] == count, name
+
+
+def test_standin_same_subset_twice_is_one_dataset(run, images):
+    source, _, _ = images
+    project = _project()
+    _ingest(run, source, project)
+    args = ("subset", "--parent-project", project, "--parent-name", "ds", "--name", "two", "--max-count", "2")
+    rc1, first, err1 = run(*args)
+    rc2, second, err2 = run(*args)
+    assert rc1 == rc2 == 0, err1 + err2
+    assert first["created"] and not second["created"]
+    assert second["dataset_id"] == first["dataset_id"]
+
+
+def test_standin_get_fetches_the_subset_and_fails_on_a_missing_object(run, images, tmp_path):
+    source, _, delete = images
+    project = _project()
+    _ingest(run, source, project)
+    rc, sub, err = run("subset", "--parent-project", project, "--parent-name", "ds", "--name", "pair",
+                       "--wildcard", "img0[45].png")
+    assert rc == 0, err
+
+    rc, got, err = run("datasets", "get", "--id", sub["dataset_id"], "--to", str(tmp_path / "copy"))
+    assert rc == 0, err
+    copied = sorted(p.relative_to(tmp_path / "copy").as_posix() for p in (tmp_path / "copy").rglob("*") if p.is_file())
+    assert copied == ["imagens/cam0/img04.png", "imagens/cam1/img05.png"]
+
+    delete("cam1/img05.png")
+    rc, _, err = run("datasets", "get", "--id", sub["dataset_id"], "--to", str(tmp_path / "copy2"))
+    assert rc == 1
+    assert "1 of 2 file(s) could not be fetched: imagens/cam1/img05.png" in err
+    assert not (tmp_path / "copy2").exists(), "a partial folder was left behind"
+
+
+@pytest.mark.parametrize("source_of,selection,message", [
+    (lambda s: "s3://127.0.0.1/clearml/x/", ["--wildcard", "*.png"], "has no port"),
+    (lambda s: s, ["--wildcard", "*.jpg"], "nothing under"),
+    (lambda s: s.replace("/clearml/", "/no-such-bucket/"), ["--wildcard", "*.png"], "bucket 'no-such-bucket' does not exist"),
+    (lambda s: s.replace("127.0.0.1:", "localhost:"), ["--wildcard", "*.png"], "no S3 credentials"),
+])
+def test_standin_bad_ingest_input_is_refused_and_creates_nothing(run, images, source_of, selection, message):
+    source, _, _ = images
+    project = _project()
+    rc, _, err = run("ingest", source_of(source), "--project", project, "--name", "ds", *selection)
+    assert rc == 1 and message in err, err
+    rc, out, err = run("datasets", "list", "--project", project)
+    assert rc == 0 and out["datasets"] == [], err
+
+
+def test_standin_wrong_api_keys_are_refused_with_an_error(run, images):
+    source, _, _ = images
+    project = _project()
+    rc, _, err = run("ingest", source, "--project", project, "--name", "ds", "--wildcard", "*.png",
+                     conf_env={"CLEARML_API_ACCESS_KEY": KEY, "CLEARML_API_SECRET_KEY": "wrong-secret-0000"})
+    assert rc == 1
+    assert "Traceback" not in err and ("401" in err or "nvalid" in err or "auth" in err.lower()), err
