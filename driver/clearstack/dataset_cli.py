@@ -27,24 +27,34 @@ def clear_progress() -> None:
         print("\r\033[K", end="", file=sys.stderr, flush=True)
 
 
+def _positive_int(value: str) -> int:
+    number = int(value)
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1 (got {value})")
+    return number
+
+
+def _existing_file(value: str) -> Path:
+    path = Path(value)
+    if not path.is_file():
+        raise argparse.ArgumentTypeError(f"{value} does not exist")
+    return path
+
+
 def _selection_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--wildcard", help="keep files whose name (or path, if it has a /) matches, e.g. '*.png'")
     parser.add_argument("--prefix", help="keep files under this dataset path, e.g. imagens/raw/")
-    parser.add_argument("--max-count", type=int, help="keep the first N files (sorted by path)")
-    parser.add_argument("--sample", type=int, help="keep a random sample of N files (needs --seed)")
+    parser.add_argument("--max-count", type=_positive_int, help="keep the first N files (sorted by path)")
+    parser.add_argument("--sample", type=_positive_int, help="keep a random sample of N files (needs --seed)")
     parser.add_argument("--fraction", type=float, help="keep this fraction of the files, e.g. 0.1")
     parser.add_argument("--seed", type=int, help="random seed for --sample/--fraction: the same seed, the same files")
-    parser.add_argument("--from-file", type=Path, help="keep exactly the dataset paths listed in this file, one per line")
+    parser.add_argument("--from-file", type=_existing_file, help="keep exactly the dataset paths listed in this file, one per line")
 
 
 def _selection(args):
     from .datasets.selection import Selection
 
-    listing = None
-    if args.from_file:
-        if not args.from_file.is_file():
-            raise ValueError(f"--from-file {args.from_file} does not exist")
-        listing = tuple(args.from_file.read_text().splitlines())
+    listing = tuple(args.from_file.read_text().splitlines()) if args.from_file else None
     return Selection(wildcard=args.wildcard, prefix=args.prefix, max_count=args.max_count, sample=args.sample,
                      fraction=args.fraction, seed=args.seed, listing=listing)
 
@@ -79,6 +89,24 @@ def add_parsers(verbs) -> None:
     _selection_args(sub)
     sub.add_argument("--json", action="store_true", help="print the result as JSON")
     sub.set_defaults(handler=_subset)
+
+    run = verbs.add_parser(
+        "run", help="apply a pipeline spec: its ingests, then its subsets",
+        description="Validate the whole spec, then run each ingest and subset in order. Without SPEC: the "
+                    "runbook's example (PNGs of bucket clearml -> meu_projeto/meu_dataset, then a 2-file subset).")
+    run.add_argument("spec", nargs="?", type=Path, help="pipeline spec (YAML); default: the runbook's example")
+    run.add_argument("--s3-endpoint", help="HOST:PORT replacing the endpoint of every source, e.g. clearml-host:9000")
+    run.add_argument("--json", action="store_true", help="print the results as JSON")
+    run.set_defaults(handler=_run_spec)
+
+    demo = verbs.add_parser("demo-data", help="put sample PNG files into a bucket, to have something to ingest",
+                            description="Put small PNG files under s3://HOST:PORT/BUCKET/PREFIX/ (bucket created "
+                                        "if missing). Credentials come from clearml.conf, as for ingest.")
+    demo.add_argument("target", nargs="?", default="s3://localhost:9000/clearml/",
+                      help="where to put them (default s3://localhost:9000/clearml/)")
+    demo.add_argument("--count", type=_positive_int, default=10, help="how many files (default 10)")
+    demo.add_argument("--json", action="store_true", help="print the keys as JSON")
+    demo.set_defaults(handler=_demo)
 
     datasets = verbs.add_parser("datasets", help="list, show or fetch datasets")
     actions = datasets.add_subparsers(dest="action", metavar="ACTION", required=True)
@@ -126,6 +154,24 @@ def _subset(args) -> tuple[dict, str]:
                     parent_name=args.parent_name, project=args.project, tags=args.tag)
     state = "created" if result.created else "already existed"
     return vars(result), f"dataset {result.dataset_id}: {result.files} files from parent {result.parent_id} ({state})"
+
+
+def _run_spec(args) -> tuple[dict, str]:
+    from .datasets.pipeline import run_pipeline
+    from .datasets.spec import DEFAULT_SPEC, load_spec
+
+    steps = load_spec(args.spec or DEFAULT_SPEC, args.s3_endpoint)
+    results = run_pipeline(steps, progress=_say(args))
+    lines = [f"{r['step']:6} {r['project']}/{r['name']}: {r['dataset_id']} ({r['files']} files, "
+             f"{'new' if r['created'] else 'unchanged'})" for r in results]
+    return {"results": results}, "\n".join(lines)
+
+
+def _demo(args) -> tuple[dict, str]:
+    from .datasets.demo import put_demo_images
+
+    keys = put_demo_images(args.target, args.count)
+    return {"keys": keys}, f"put {len(keys)} PNG files under {args.target}"
 
 
 def _dataset(args):

@@ -227,3 +227,56 @@ def test_standin_wrong_api_keys_are_refused_with_an_error(run, images):
                      conf_env={"CLEARML_API_ACCESS_KEY": KEY, "CLEARML_API_SECRET_KEY": "wrong-secret-0000"})
     assert rc == 1
     assert "Traceback" not in err and ("401" in err or "nvalid" in err or "auth" in err.lower()), err
+
+
+def test_standin_default_pipeline_runs_the_runbook_example_and_reruns_unchanged(run, s3_server):
+    port, client = s3_server
+    bucket_url = f"s3://127.0.0.1:{port}/clearml/"
+    # The runbook's bucket `clearml` is shared with the other tests: use a project of our own via a spec copy.
+    rc, out, err = run("demo-data", bucket_url + "demo/", "--count", "6")
+    assert rc == 0 and len(out["keys"]) == 6, err
+    rc, first, err = run("run", "--s3-endpoint", f"127.0.0.1:{port}")
+    assert rc == 0, err
+    ingest, sub = first["results"]
+    assert (ingest["project"], ingest["name"], sub["name"]) == ("meu_projeto", "meu_dataset", "meu_dataset_subconjunto")
+    assert ingest["files"] == len([k for k in _keys(client) if k.endswith(".png")])
+    assert sub["files"] == 2 and sub["parent_id"] == ingest["dataset_id"]
+
+    rc, second, err = run("run", "--s3-endpoint", f"127.0.0.1:{port}")
+    assert rc == 0, err
+    assert [r["dataset_id"] for r in second["results"]] == [ingest["dataset_id"], sub["dataset_id"]]
+    assert not any(r["created"] for r in second["results"])
+
+
+def _keys(client) -> list[str]:
+    pages = client.get_paginator("list_objects_v2").paginate(Bucket=BUCKET)
+    return [obj["Key"] for page in pages for obj in page.get("Contents", [])]
+
+
+def test_standin_runbook_subset_recipe_next_to_clearstack_subset(run, s3_server, clearml_conf, tmp_path):
+    """The runbook's snippets, host names changed, against the same stack: its 'subset' inherits every
+    parent file and nests the chosen ones one folder too deep; clearstack's holds exactly 2."""
+    port, client = s3_server
+    project = _project()
+    home = tmp_path / "runbook-home"
+    home.mkdir()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("CLEARML", "AWS_"))}
+    env.update(HOME=str(home), CLEARML_CONFIG_FILE=str(clearml_conf), S3_HOST=f"127.0.0.1:{port}")
+    proc = subprocess.run([sys.executable, str(Path(__file__).with_name("runbook_snippets.py")), project, "meu_dataset"],
+                          env=env, capture_output=True, text=True, timeout=CLI_TIMEOUT_S)
+    lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")]
+    assert proc.returncode == 0 and lines, proc.stdout[-2000:] + proc.stderr[-2000:]
+    runbook = json.loads(lines[-1][len("RESULT "):])
+
+    rc, ours, err = run("subset", "--parent-project", project, "--parent-name", "meu_dataset",
+                        "--name", "meu_dataset_subconjunto_clearstack", "--max-count", "2")
+    assert rc == 0, err
+    ours_files = _files(run, ours["dataset_id"])["first_files"]
+
+    pngs = runbook["parent_files"]
+    assert len(runbook["subset_files"]) == pngs + 2, "the recipe's child inherits all parent files, plus 2"
+    nested = [p for p in runbook["subset_files"] if p.count(".png") == 2]
+    assert len(nested) == 2 and all(p.split("/")[-1] == p.split("/")[-2] for p in nested), nested
+    assert len(ours_files) == 2 and all(p.count(".png") == 1 for p in ours_files)
+    print(f"\nrunbook subset: {len(runbook['subset_files'])} files, e.g. {nested[0]}"
+          f"\nclearstack subset: {len(ours_files)} files: {ours_files}")

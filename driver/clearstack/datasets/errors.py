@@ -9,7 +9,8 @@ from .local_copy import LocalCopyError
 from .selection import SelectionError
 from .settings import SettingsError
 from .source import SourceError
+from .spec import SpecError
 from .subset import SubsetError
 
-DATASET_ERRORS = (IngestError, ListingError, LocalCopyError, SelectionError, SettingsError, SourceError, SubsetError,
+DATASET_ERRORS = (IngestError, ListingError, LocalCopyError, SelectionError, SettingsError, SourceError, SpecError, SubsetError,
                   LoginError, MissingConfigError)
