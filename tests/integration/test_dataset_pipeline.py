@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
 import sys
 import textwrap
@@ -50,7 +51,15 @@ def api_server():
 
 
 @pytest.fixture(scope="module")
-def clearml_conf(tmp_path_factory, s3_server, api_server):
+def dead_port():
+    """A loopback port nothing listens on (bound, then released)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def clearml_conf(tmp_path_factory, s3_server, api_server, dead_port):
     port, _ = s3_server
     path = tmp_path_factory.mktemp("conf") / "clearml.conf"
     path.write_text(textwrap.dedent(f"""\
@@ -63,6 +72,7 @@ def clearml_conf(tmp_path_factory, s3_server, api_server):
         sdk {{
           aws {{ s3 {{ credentials: [
             {{ host: "127.0.0.1:{port}", key: "minio", secret: "minio-secret", secure: false, multipart: true }}
+            {{ host: "127.0.0.1:{dead_port}", key: "minio", secret: "minio-secret", secure: false, multipart: true }}
           ] }} }}
         }}
         """))
@@ -216,6 +226,19 @@ def test_standin_bad_ingest_input_is_refused_and_creates_nothing(run, images, so
     project = _project()
     rc, _, err = run("ingest", source_of(source), "--project", project, "--name", "ds", *selection)
     assert rc == 1 and message in err, err
+    rc, out, err = run("datasets", "list", "--project", project)
+    assert rc == 0 and out["datasets"] == [], err
+
+
+def test_standin_unreachable_servers_are_clear_errors_within_seconds(run, images, dead_port):
+    source, _, _ = images
+    project = _project()
+    rc, _, err = run("ingest", source.replace(source.split("/")[2], f"127.0.0.1:{dead_port}"), "--project", project,
+                     "--name", "ds", "--wildcard", "*.png")
+    assert rc == 1 and f"cannot reach S3 at 127.0.0.1:{dead_port}" in err, err
+    rc, _, err = run("ingest", source, "--project", project, "--name", "ds", "--wildcard", "*.png",
+                     conf_env={"CLEARML_API_HOST": f"http://127.0.0.1:{dead_port}"})
+    assert rc == 1 and f"the ClearML API at http://127.0.0.1:{dead_port} does not answer" in err, err
     rc, out, err = run("datasets", "list", "--project", project)
     assert rc == 0 and out["datasets"] == [], err
 

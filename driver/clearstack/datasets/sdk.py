@@ -8,6 +8,9 @@ source, so it writes the link entries itself and saves the state once per versio
 
 from __future__ import annotations
 
+import time
+import urllib.error
+import urllib.request
 from collections.abc import Mapping
 
 from clearml import Dataset
@@ -15,13 +18,40 @@ from clearml.backend_interface.base import InterfaceBase
 from clearml.datasets.dataset import LinkEntry
 
 from .plan import Entry
+from .settings import api_server
 
 # The tag add_external_files puts on datasets that hold links (the web UI shows it).
 _EXTERNAL_FILES_TAG = "external files"
 
 
+# An unreachable API server keeps the SDK retrying for many minutes: probe it first, bounded.
+_PROBE_TRIES, _PROBE_TIMEOUT_S = 3, 5
+
+
+class ApiUnreachable(RuntimeError):
+    """The ClearML API server does not answer /debug.ping."""
+
+
+def probe_api(url: str) -> None:
+    last = None
+    for attempt in range(_PROBE_TRIES):
+        try:
+            with urllib.request.urlopen(f"{url.rstrip('/')}/debug.ping", timeout=_PROBE_TIMEOUT_S):
+                return
+        except urllib.error.HTTPError:
+            return  # it answers; login reports anything else
+        except (urllib.error.URLError, OSError) as err:
+            last = err
+            time.sleep(min(2 ** attempt, 3))
+    raise ApiUnreachable(f"the ClearML API at {url} does not answer ({last}); is the server up? "
+                         "`clearstack verify` checks it, and api.api_server in clearml.conf says where it is")
+
+
 def login() -> None:
     """Log in now: Dataset.get would report wrong keys only as "could not find Dataset"."""
+    url = api_server()
+    if url:
+        probe_api(url)
     InterfaceBase._get_default_session()
 
 

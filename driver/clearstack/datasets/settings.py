@@ -55,10 +55,15 @@ def s3_credentials(endpoint: str) -> S3Credentials:
         f"them; or add {{host: \"{endpoint}\", key: ..., secret: ..., secure: false, multipart: true}}")
 
 
+def api_server() -> str | None:
+    config = _load_config()
+    return os.environ.get("CLEARML_API_HOST") or (config.get("api.api_server", None) if config is not None else None)
+
+
 def check_api_settings() -> None:
     """Fail early, naming the fix, when the ClearML API cannot be configured at all."""
     config = _load_config()
-    has_host = os.environ.get("CLEARML_API_HOST") or (config is not None and config.get("api.api_server", None))
+    has_host = api_server()
     has_keys = (os.environ.get("CLEARML_API_ACCESS_KEY") and os.environ.get("CLEARML_API_SECRET_KEY")) or (
         config is not None and config.get("api.credentials.access_key", None))
     if not has_host or not has_keys:
