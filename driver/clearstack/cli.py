@@ -46,8 +46,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     up = verbs.add_parser("up", help="provision the hosts (safe to re-run: repairs drift, changes nothing else)",
                           description="Apply playbooks/site.yml: preflight checks, then every layer in order. "
-                                      "A re-run repairs what drifted and reports 0 changed otherwise.")
+                                      "A re-run repairs what drifted and reports 0 changed otherwise. With "
+                                      "--pipeline, then run a dataset pipeline spec (see `clearstack run`).")
     _common(up)
+    up.add_argument("--pipeline", type=Path, metavar="SPEC",
+                    help="after provisioning, apply this pipeline spec (validated before anything changes)")
+    up.add_argument("--s3-endpoint", help="HOST:PORT for the pipeline's sources (see `clearstack run`)")
 
     check = verbs.add_parser("check", help="dry run: report what `up` would change, per host and task",
                              description="Run playbooks/site.yml in check mode with diff and change nothing. "
@@ -82,6 +86,16 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if hasattr(args, "handler"):
         return _run_dataset_verb(args)
+    pipeline = getattr(args, "pipeline", None)
+    if pipeline is not None:
+        # Validated now, so a bad spec is refused before any host changes.
+        from .datasets.spec import SpecError, load_spec
+
+        try:
+            load_spec(pipeline, args.s3_endpoint)
+        except SpecError as err:
+            print(f"clearstack up: {err}", file=sys.stderr)
+            return EXIT_ERROR
     progress = Progress()
     result = run_playbook(
         "site.yml",
@@ -104,6 +118,9 @@ def main(argv: list[str] | None = None) -> int:
         if result.changed and not args.json:
             print("drift found: `clearstack up` would make the changes listed above")
         return EXIT_DRIFT if result.changed else EXIT_OK
+    if pipeline is not None:
+        args.spec, args.handler = pipeline, dataset_cli.run_spec
+        return _run_dataset_verb(args)
     return EXIT_OK
 
 

@@ -97,7 +97,7 @@ def add_parsers(verbs) -> None:
     run.add_argument("spec", nargs="?", type=Path, help="pipeline spec (YAML); default: the runbook's example")
     run.add_argument("--s3-endpoint", help="HOST:PORT replacing the endpoint of every source, e.g. clearml-host:9000")
     run.add_argument("--json", action="store_true", help="print the results as JSON")
-    run.set_defaults(handler=_run_spec)
+    run.set_defaults(handler=run_spec)
 
     demo = verbs.add_parser("demo-data", help="put sample PNG files into a bucket, to have something to ingest",
                             description="Put small PNG files under s3://HOST:PORT/BUCKET/PREFIX/ (bucket created "
@@ -156,7 +156,7 @@ def _subset(args) -> tuple[dict, str]:
     return vars(result), f"dataset {result.dataset_id}: {result.files} files from parent {result.parent_id} ({state})"
 
 
-def _run_spec(args) -> tuple[dict, str]:
+def run_spec(args) -> tuple[dict, str]:
     from .datasets.pipeline import run_pipeline
     from .datasets.spec import DEFAULT_SPEC, load_spec
 

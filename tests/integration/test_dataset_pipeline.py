@@ -1,5 +1,6 @@
 """The dataset verbs end to end: the real `clearstack` CLI (so the real ClearML SDK and boto3) over
-HTTP against the ClearML API stand-in and an S3 server (moto), each in its own thread on loopback.
+HTTP against the ClearML API stand-in (a thread) and the MinIO stand-in (a process: one node with
+four drives, which checks SigV4 signatures), on loopback.
 
 Stand-ins, not real servers: test names say `standin` where the result depends on them.
 """
@@ -12,35 +13,62 @@ import socket
 import subprocess
 import sys
 import textwrap
-import threading
+import time
+import urllib.request
 import uuid
 from pathlib import Path
 
 import boto3
 import pytest
-from moto.server import ThreadedMotoServer
 
 from standins.clearml_api import start as start_api
 
 KEY, SECRET = "CLEARSTACKTESTKEY01", "clearstack-test-secret-0001"
 BUCKET, OUTPUTS = "clearml", "clearml-outputs"
+S3_USER, S3_PASSWORD = "clearstack-test", "minio-test-password-01"
 CLI_TIMEOUT_S = 180
 
 
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
 @pytest.fixture(scope="module")
-def s3_server():
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    starter = threading.Thread(target=server.start, daemon=True)
-    starter.start()
-    starter.join(30)  # moto's start() waits without a timeout
-    assert not starter.is_alive(), "moto did not start within 30 s"
-    port = server.get_host_and_port()[1]
-    client = boto3.client("s3", endpoint_url=f"http://127.0.0.1:{port}", region_name="us-east-1",
-                          aws_access_key_id="minio", aws_secret_access_key="minio-secret")
-    client.create_bucket(Bucket=BUCKET)
-    client.create_bucket(Bucket=OUTPUTS)
-    yield port, client
-    server.stop()
+def s3_server(tmp_path_factory):
+    """One MinIO stand-in node with four drives; yields (port, boto3 client); stopped by PID after."""
+    root = tmp_path_factory.mktemp("minio")
+    for i in range(1, 5):
+        (root / f"data{i}").mkdir()
+    port = _free_port()
+    env = {**os.environ, "MINIO_ROOT_USER": S3_USER, "MINIO_ROOT_PASSWORD": S3_PASSWORD}
+    log = (root / "minio.log").open("w")
+    node = subprocess.Popen([sys.executable, "-m", "standins.minio", "server", "--address", f"127.0.0.1:{port}",
+                             f"{root}/data{{1...4}}"], cwd=Path(__file__).resolve().parents[1], env=env,
+                            stdout=log, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 30
+        while not _healthy(port):
+            assert node.poll() is None and time.monotonic() < deadline, (root / "minio.log").read_text()
+            time.sleep(0.2)
+        client = boto3.client("s3", endpoint_url=f"http://127.0.0.1:{port}", region_name="us-east-1",
+                              aws_access_key_id=S3_USER, aws_secret_access_key=S3_PASSWORD)
+        client.create_bucket(Bucket=BUCKET)
+        client.create_bucket(Bucket=OUTPUTS)
+        yield port, client
+    finally:
+        node.terminate()
+        node.wait(timeout=20)
+        log.close()
+
+
+def _healthy(port: int) -> bool:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/minio/health/cluster", timeout=2) as resp:
+            return resp.status == 200
+    except OSError:
+        return False
 
 
 @pytest.fixture(scope="module")
@@ -53,9 +81,7 @@ def api_server():
 @pytest.fixture(scope="module")
 def dead_port():
     """A loopback port nothing listens on (bound, then released)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+    return _free_port()
 
 
 @pytest.fixture(scope="module")
@@ -71,8 +97,9 @@ def clearml_conf(tmp_path_factory, s3_server, api_server, dead_port):
         }}
         sdk {{
           aws {{ s3 {{ credentials: [
-            {{ host: "127.0.0.1:{port}", key: "minio", secret: "minio-secret", secure: false, multipart: true }}
-            {{ host: "127.0.0.1:{dead_port}", key: "minio", secret: "minio-secret", secure: false, multipart: true }}
+            {{ host: "127.0.0.1:{port}", key: "{S3_USER}", secret: "{S3_PASSWORD}", secure: false, multipart: true }}
+            {{ host: "127.0.0.1:{dead_port}", key: "{S3_USER}", secret: "{S3_PASSWORD}", secure: false, multipart: true }}
+            {{ host: "localhost:{port}", key: "{S3_USER}", secret: "not-the-password", secure: false, multipart: true }}
           ] }} }}
         }}
         """))
@@ -147,6 +174,21 @@ def test_standin_ingest_registers_links_and_reingest_makes_no_version(run, image
     assert again == {**again, "dataset_id": first["dataset_id"], "created": False, "files": 10}
 
 
+def test_standin_clearml_outputs_in_the_source_bucket_are_never_ingested(run, images, s3_server):
+    """Dataset state (and previews) written under the source prefix must not show up as new files."""
+    source, _, _ = images
+    project = _project()
+    first = _ingest(run, source, project, "ds", "--output-uri", source + "clearml-outputs/")
+    port, client = s3_server
+    prefix = source.split(f"/{BUCKET}/", 1)[1]
+    written = [o["Key"] for o in client.list_objects_v2(Bucket=BUCKET, Prefix=prefix + "clearml-outputs/").get("Contents", [])]
+    assert written, "the dataset state should have been written under the source prefix"
+    rc, again, err = run("ingest", source, "--project", project, "--name", "ds", "--dataset-path", "/imagens",
+                         "--output-uri", source + "clearml-outputs/")  # no wildcard: every object would match
+    assert rc == 0, err
+    assert again["files"] == 11 and again["added"] == 1, again  # notes.txt joins; the state files do not
+
+
 def test_standin_incremental_ingest_makes_a_child_with_just_the_difference(run, images):
     source, put, delete = images
     project = _project()
@@ -208,6 +250,9 @@ def test_standin_get_fetches_the_subset_and_fails_on_a_missing_object(run, image
     copied = sorted(p.relative_to(tmp_path / "copy").as_posix() for p in (tmp_path / "copy").rglob("*") if p.is_file())
     assert copied == ["imagens/cam0/img04.png", "imagens/cam1/img05.png"]
 
+    rc, cached, err = run("datasets", "get", "--id", sub["dataset_id"])  # into the SDK's cache
+    assert rc == 0 and cached["files"] == 2, err
+
     delete("cam1/img05.png")
     rc, _, err = run("datasets", "get", "--id", sub["dataset_id"], "--to", str(tmp_path / "copy2"))
     assert rc == 1
@@ -219,7 +264,8 @@ def test_standin_get_fetches_the_subset_and_fails_on_a_missing_object(run, image
     (lambda s: "s3://127.0.0.1/clearml/x/", ["--wildcard", "*.png"], "has no port"),
     (lambda s: s, ["--wildcard", "*.jpg"], "nothing under"),
     (lambda s: s.replace("/clearml/", "/no-such-bucket/"), ["--wildcard", "*.png"], "bucket 'no-such-bucket' does not exist"),
-    (lambda s: s.replace("127.0.0.1:", "localhost:"), ["--wildcard", "*.png"], "no S3 credentials"),
+    (lambda s: s.replace("127.0.0.1:", "localhost:"), ["--wildcard", "*.png"], "refused the S3 credentials"),
+    (lambda s: s.replace("127.0.0.1:", "127.0.0.2:"), ["--wildcard", "*.png"], "no S3 credentials"),
 ])
 def test_standin_bad_ingest_input_is_refused_and_creates_nothing(run, images, source_of, selection, message):
     source, _, _ = images

@@ -56,3 +56,11 @@ def test_up_reports_json_for_machines(monkeypatch, capsys, tmp_path):
     report = json.loads(capsys.readouterr().out)
     assert report["verb"] == "up"
     assert report["hosts"]["vm1"]["changed_tasks"] == ["Create the tree"]
+
+
+def test_up_refuses_a_bad_pipeline_spec_before_any_run(monkeypatch, capsys, tmp_path):
+    monkeypatch.setattr(cli, "run_playbook", lambda *a, **k: pytest.fail("no run may start"))
+    spec = tmp_path / "spec.yml"
+    spec.write_text("ingest: [{source: 's3://nohost/clearml/', project: p, name: n}]\n")
+    assert cli.main(["up", "-i", str(tmp_path), "--pipeline", str(spec)]) == cli.EXIT_ERROR
+    assert "has no port" in capsys.readouterr().err
