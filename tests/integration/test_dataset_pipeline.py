@@ -1,6 +1,6 @@
 """The dataset verbs end to end: the real `clearstack` CLI (so the real ClearML SDK and boto3) over
-HTTP against the ClearML API stand-in (a thread) and the MinIO stand-in (a process: one node with
-four drives, which checks SigV4 signatures), on loopback.
+HTTP against the ClearML API stand-in and the MinIO stand-in (one node with four drives, which
+checks SigV4 signatures), each in its own process on loopback.
 
 Stand-ins, not real servers: test names say `standin` where the result depends on them.
 """
@@ -13,6 +13,7 @@ import socket
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 import urllib.request
 import uuid
@@ -21,7 +22,6 @@ from pathlib import Path
 import boto3
 import pytest
 
-from standins.clearml_api import start as start_api
 
 KEY, SECRET = "CLEARSTACKTESTKEY01", "clearstack-test-secret-0001"
 BUCKET, OUTPUTS = "clearml", "clearml-outputs"
@@ -73,9 +73,22 @@ def _healthy(port: int) -> bool:
 
 @pytest.fixture(scope="module")
 def api_server():
-    running, url = start_api(port=0, credentials={"operator": {"user_key": KEY, "user_secret": SECRET}})
-    yield url
-    running.stop()
+    """The ClearML API stand-in as a process, with the operator's keys preset as the real server takes them."""
+    env = {**os.environ, "CLEARML__secure__credentials__operator__user_key": f'"{KEY}"',
+           "CLEARML__secure__credentials__operator__user_secret": f'"{SECRET}"'}
+    server = subprocess.Popen([sys.executable, "-m", "standins.clearml_api", "--host", "127.0.0.1", "--port", "0",
+                               "--log-level", "WARNING"], cwd=Path(__file__).resolve().parents[1], env=env,
+                              stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    try:
+        watchdog = threading.Timer(30, server.kill)  # bounds the wait if it never prints
+        watchdog.start()
+        first = server.stdout.readline()  # "listening on URL", printed once the socket is bound
+        watchdog.cancel()
+        assert first.startswith("listening on "), f"API stand-in did not start: {first!r}"
+        yield first.split()[-1]
+    finally:
+        server.terminate()
+        server.wait(timeout=20)
 
 
 @pytest.fixture(scope="module")
