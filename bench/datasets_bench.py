@@ -173,7 +173,7 @@ def main() -> int:
         ("b subset", "clearml_output_bytes_written", b_ours, b_runbook), ("b subset", "api_calls", b_ours, b_runbook),
         ("c local copy", "object_gets", c_ours, c_runbook), ("c local copy", "seconds", c_ours, c_runbook),
     ]
-    print(f"\n| case | measure | clearstack | runbook | runbook / clearstack |\n|---|---|---|---|---|")
+    print("\n| case | measure | clearstack | runbook | runbook / clearstack |\n|---|---|---|---|---|")
     for case, measure, ours, theirs in rows:
         print(f"| {case} | {measure} | {ours[measure]} | {theirs[measure]} | {ratio(theirs[measure], ours[measure])} |")
     print(f"\nfiles in the result: a {a_ours['result']['files']} vs {a_runbook['result']['files']}; "

@@ -32,6 +32,9 @@ export PATH="$root/.venv/bin:$PATH" ANSIBLE_FORCE_COLOR=0 NO_COLOR=1 CLEARSTACK_
 echo "== ansible-lint (production profile)"
 ansible-lint --profile production --offline -q
 
+echo "== ruff (Python defects)"
+ruff check --quiet .
+
 echo "== syntax check of every playbook"
 for playbook in playbooks/*.yml; do
   ansible-playbook --syntax-check -i inventory/sample "$playbook" >/dev/null

@@ -192,7 +192,8 @@ def test_standin_clearml_outputs_in_the_source_bucket_are_never_ingested(run, im
     source, _, _ = images
     project = _project()
     first = _ingest(run, source, project, "ds", "--output-uri", source + "clearml-outputs/")
-    port, client = s3_server
+    assert first["files"] == 10
+    _, client = s3_server
     prefix = source.split(f"/{BUCKET}/", 1)[1]
     written = [o["Key"] for o in client.list_objects_v2(Bucket=BUCKET, Prefix=prefix + "clearml-outputs/").get("Contents", [])]
     assert written, "the dataset state should have been written under the source prefix"

@@ -7,7 +7,6 @@ value is never touched.
 
 from __future__ import annotations
 
-from pathlib import Path
 
 import pytest
 
