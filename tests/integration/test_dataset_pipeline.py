@@ -21,6 +21,7 @@ from pathlib import Path
 
 import boto3
 import pytest
+import yaml
 
 
 KEY, SECRET = "CLEARSTACKTESTKEY01", "clearstack-test-secret-0001"
@@ -118,6 +119,33 @@ def clearml_conf(tmp_path_factory, s3_server, api_server, dead_port):
         """))
     path.chmod(0o600)
     return path
+
+
+@pytest.fixture(scope="module")
+def clearstack_conf(tmp_path_factory, s3_server, api_server):
+    """The operator's clearml.conf as clearstack writes it: playbooks/clearml_client.yml, with only the
+    addresses of this test's servers in place of the ClearML host's."""
+    port, _ = s3_server
+    workdir = tmp_path_factory.mktemp("clearstack-conf")
+    inventory = workdir / "hosts.yml"
+    inventory.write_text(yaml.safe_dump({"clearml_server": {"hosts": {"localhost": {
+        "ansible_connection": "local", "ansible_python_interpreter": sys.executable}}}}))
+    settings = workdir / "vars.yml"
+    settings.write_text(yaml.safe_dump({
+        "clearml_client_config_path": str(workdir / "clearml.conf"),
+        "clearml_client_api_host": api_server, "clearml_client_web_host": api_server,
+        "clearml_client_files_host": f"s3://127.0.0.1:{port}/{OUTPUTS}/clearml",
+        "clearml_client_s3_endpoint": f"127.0.0.1:{port}",
+        "clearml_client_access_key": KEY, "clearml_client_secret_key": SECRET,
+        "clearml_client_s3_access_key": S3_USER, "clearml_client_s3_secret_key": S3_PASSWORD}))
+    root = Path(__file__).resolve().parents[2]
+    proc = subprocess.run([str(Path(sys.executable).parent / "ansible-playbook"), "-i", str(inventory),
+                           "-e", f"@{settings}", str(root / "playbooks/clearml_client.yml")],
+                          capture_output=True, text=True, timeout=300, cwd=root,
+                          env={**os.environ, "ANSIBLE_CONFIG": str(root / "ansible.cfg"),
+                               "PATH": f"{Path(sys.executable).parent}:{os.environ.get('PATH', '')}"})
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    return workdir / "clearml.conf"
 
 
 @pytest.fixture
@@ -336,15 +364,16 @@ def _keys(client) -> list[str]:
     return [obj["Key"] for page in pages for obj in page.get("Contents", [])]
 
 
-def test_standin_runbook_subset_recipe_next_to_clearstack_subset(run, s3_server, clearml_conf, tmp_path):
-    """The runbook's snippets, host names changed, against the same stack: its 'subset' inherits every
-    parent file and nests the chosen ones one folder too deep; clearstack's holds exactly 2."""
+def test_standin_runbook_subset_recipe_next_to_clearstack_subset(run, s3_server, clearstack_conf, images, tmp_path):
+    """The runbook's snippets, host names changed, with the clearml.conf clearstack writes: its
+    'subset' inherits every parent file and nests the chosen ones one folder too deep; clearstack's
+    holds exactly 2."""
     port, client = s3_server
     project = _project()
     home = tmp_path / "runbook-home"
     home.mkdir()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("CLEARML", "AWS_"))}
-    env.update(HOME=str(home), CLEARML_CONFIG_FILE=str(clearml_conf), S3_HOST=f"127.0.0.1:{port}")
+    env.update(HOME=str(home), CLEARML_CONFIG_FILE=str(clearstack_conf), S3_HOST=f"127.0.0.1:{port}")
     proc = subprocess.run([sys.executable, str(Path(__file__).with_name("runbook_snippets.py")), project, "meu_dataset"],
                           env=env, capture_output=True, text=True, timeout=CLI_TIMEOUT_S)
     lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")]
@@ -352,11 +381,13 @@ def test_standin_runbook_subset_recipe_next_to_clearstack_subset(run, s3_server,
     runbook = json.loads(lines[-1][len("RESULT "):])
 
     rc, ours, err = run("subset", "--parent-project", project, "--parent-name", "meu_dataset",
-                        "--name", "meu_dataset_subconjunto_clearstack", "--max-count", "2")
+                        "--name", "meu_dataset_subconjunto_clearstack", "--max-count", "2",
+                        conf_env={"CLEARML_CONFIG_FILE": str(clearstack_conf)})
     assert rc == 0, err
     ours_files = _files(run, ours["dataset_id"])["first_files"]
 
     pngs = runbook["parent_files"]
+    assert pngs >= 10, "the images fixture put 10 PNGs in the bucket"
     assert len(runbook["subset_files"]) == pngs + 2, "the recipe's child inherits all parent files, plus 2"
     nested = [p for p in runbook["subset_files"] if p.count(".png") == 2]
     assert len(nested) == 2 and all(p.split("/")[-1] == p.split("/")[-2] for p in nested), nested
