@@ -11,6 +11,7 @@ from pathlib import Path
 from . import __version__, dataset_cli
 from .paths import DEFAULT_INVENTORY
 from .progress import Progress, summary
+from . import secrets as secret_store
 from .runner import RunResult, run_playbook
 
 # Exit codes, documented in the README and in `clearstack check --help`.
@@ -59,6 +60,14 @@ def build_parser() -> argparse.ArgumentParser:
                                          f"host and task); {EXIT_ERROR}: a check or a host failed.")
     _common(check)
 
+    creds = verbs.add_parser("credentials", help="where the generated credentials and clearml.conf are; --show prints them",
+                             description="Credentials are generated on the first `up` (or `check`) and kept, mode "
+                                         "0600, in .clearstack/secrets.yml next to the inventory; later runs reuse "
+                                         "them. Nothing prints them but --show.")
+    creds.add_argument("-i", "--inventory", type=_inventory, default=DEFAULT_INVENTORY, help="Ansible inventory")
+    creds.add_argument("--show", action="store_true", help="print the values too (mind who watches your screen)")
+    creds.add_argument("--json", action="store_true", help="print JSON")
+
     dataset_cli.add_parsers(verbs)
     return parser
 
@@ -82,10 +91,35 @@ def _run_dataset_verb(args: argparse.Namespace) -> int:
         return EXIT_ERROR
 
 
+def _credentials(args: argparse.Namespace) -> int:
+    path = secret_store.store_path(args.inventory)
+    stored = secret_store.load(path)
+    base = args.inventory if args.inventory.is_dir() else args.inventory.parent
+    report = {"secrets_file": str(path), "exists": path.exists(), "names": sorted(stored),
+              "clearml_conf": str(base / "clearml.conf")}
+    if args.show:
+        report["values"] = stored
+    if args.json:
+        print(json.dumps(report, indent=2))
+    else:
+        print(f"secrets: {path}{'' if path.exists() else ' (not generated yet: run `clearstack up`)'}")
+        print(f"clearml.conf: {report['clearml_conf']}")
+        for name in report["names"]:
+            print(f"  {name}" + (f": {stored[name]}" if args.show else ""))
+    return EXIT_OK
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if hasattr(args, "handler"):
         return _run_dataset_verb(args)
+    try:
+        if args.verb == "credentials":
+            return _credentials(args)
+        secrets = secret_store.ensure(args.inventory)
+    except secret_store.SecretStoreError as err:
+        print(f"clearstack {args.verb}: {err}", file=sys.stderr)
+        return EXIT_ERROR
     pipeline = getattr(args, "pipeline", None)
     if pipeline is not None:
         # Validated now, so a bad spec is refused before any host changes.
@@ -107,6 +141,7 @@ def main(argv: list[str] | None = None) -> int:
         verbosity=max(args.verbose - 1, 0),
         progress=None if args.json else progress,
         show_output=args.verbose > 0,
+        secrets=secrets,
     )
     progress.done()
     _report(result, args, args.verb)

@@ -1,7 +1,9 @@
 """The one module that drives ansible-runner.
 
 Each run gets a fresh private data dir (mode 0700) that is removed afterwards, so no run leaves
-artifacts behind; events feed a progress display and a structured result.
+artifacts behind; events feed a progress display and a structured result. Secrets reach Ansible as
+a 0600 vars file inside that dir (`-e @file`): never extravars (ansible-runner writes those to
+env/extravars) nor the command line, which only names the file.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from pathlib import Path
 import ansible_runner
 
 from .paths import ANSIBLE_CFG, PLAYBOOKS, PROJECT_ROOT
+from .secrets import write_vars_file
 
 
 @dataclass
@@ -94,11 +97,14 @@ def run_playbook(
     verbosity: int = 0,
     progress: Callable[[str, str, str], None] | None = None,
     show_output: bool = False,
+    secrets: dict[str, str] | None = None,
 ) -> RunResult:
     """Run playbooks/<playbook> against an inventory and return what happened, per host."""
     private_dir = tempfile.mkdtemp(prefix="clearstack-run-")  # mkdtemp makes it 0700
     collector = _EventCollector(progress)
     cmdline = []
+    if secrets:
+        cmdline.append(f"-e @{write_vars_file(Path(private_dir), secrets)}")
     if check:
         cmdline.append("--check")
     if diff:

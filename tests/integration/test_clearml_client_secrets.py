@@ -27,10 +27,11 @@ def test_keys_never_reach_the_output_and_the_file_is_private(tmp_path):
     inventory.parent.mkdir()
     inventory.write_text(yaml.safe_dump({"all": {"children": {"clearml_server": {"hosts": {"localhost": {
         "ansible_connection": "local", "ansible_python_interpreter": sys.executable}}}}}}))
-    keys = {"clearml_client_access_key": secrets.token_hex(10).upper(),
-            "clearml_client_secret_key": secrets.token_urlsafe(30),
-            "clearml_client_s3_access_key": secrets.token_hex(8),
-            "clearml_client_s3_secret_key": secrets.token_urlsafe(24)}
+    # The names of clearstack's secret store, as the driver passes them.
+    keys = {"clearml_operator_access_key": secrets.token_hex(10).upper(),
+            "clearml_operator_secret_key": secrets.token_urlsafe(30),
+            "minio_root_user": secrets.token_hex(8),
+            "minio_root_password": secrets.token_urlsafe(24)}
     vars_file = tmp_path / "secrets.yml"
     vars_file.write_text(yaml.safe_dump(keys))
     vars_file.chmod(0o600)
@@ -42,8 +43,8 @@ def test_keys_never_reach_the_output_and_the_file_is_private(tmp_path):
     assert all(value in conf.read_text() for value in keys.values())
 
     used = set(keys.values())
-    keys["clearml_client_secret_key"] = secrets.token_urlsafe(30)  # a rotated key: the re-run shows a change
-    used.add(keys["clearml_client_secret_key"])
+    keys["clearml_operator_secret_key"] = secrets.token_urlsafe(30)  # a rotated key: the re-run shows a change
+    used.add(keys["clearml_operator_secret_key"])
     vars_file.write_text(yaml.safe_dump(keys))
     second = _run(inventory, vars_file)
     assert second.returncode == 0, second.stderr[-3000:]

@@ -136,8 +136,9 @@ def clearstack_conf(tmp_path_factory, s3_server, api_server):
         "clearml_client_api_host": api_server, "clearml_client_web_host": api_server,
         "clearml_client_files_host": f"s3://127.0.0.1:{port}/{OUTPUTS}/clearml",
         "clearml_client_s3_endpoint": f"127.0.0.1:{port}",
-        "clearml_client_access_key": KEY, "clearml_client_secret_key": SECRET,
-        "clearml_client_s3_access_key": S3_USER, "clearml_client_s3_secret_key": S3_PASSWORD}))
+        # Keys under the secret store's names, as the driver passes them.
+        "clearml_operator_access_key": KEY, "clearml_operator_secret_key": SECRET,
+        "minio_root_user": S3_USER, "minio_root_password": S3_PASSWORD}))
     root = Path(__file__).resolve().parents[2]
     proc = subprocess.run([str(Path(sys.executable).parent / "ansible-playbook"), "-i", str(inventory),
                            "-e", f"@{settings}", str(root / "playbooks/clearml_client.yml")],

@@ -10,10 +10,16 @@ from __future__ import annotations
 
 import pytest
 
-from clearstack.runner import RunResult, run_playbook
+from clearstack import secrets as secret_store
+from clearstack.runner import RunResult, run_playbook as run_with_secrets
 from testhosts import host_exec, test_hosts, write_inventory
 
 pytestmark = pytest.mark.docker
+
+
+def run_playbook(playbook, inventory, **kwargs) -> RunResult:
+    """As `clearstack up` runs it: with the inventory's generated secrets."""
+    return run_with_secrets(playbook, inventory, secrets=secret_store.ensure(inventory), **kwargs)
 
 
 def _changed(result: RunResult) -> list[str]:

@@ -64,3 +64,27 @@ def test_up_refuses_a_bad_pipeline_spec_before_any_run(monkeypatch, capsys, tmp_
     spec.write_text("ingest: [{source: 's3://nohost/clearml/', project: p, name: n}]\n")
     assert cli.main(["up", "-i", str(tmp_path), "--pipeline", str(spec)]) == cli.EXIT_ERROR
     assert "has no port" in capsys.readouterr().err
+
+
+def test_credentials_names_the_files_and_shows_values_only_on_request(capsys, tmp_path):
+    from clearstack import secrets as secret_store
+
+    stored = secret_store.ensure(tmp_path)
+    assert cli.main(["credentials", "-i", str(tmp_path)]) == cli.EXIT_OK
+    out = capsys.readouterr().out
+    assert str(secret_store.store_path(tmp_path)) in out and "minio_root_password" in out
+    assert not any(value in out for value in stored.values())
+    assert cli.main(["credentials", "-i", str(tmp_path), "--show", "--json"]) == cli.EXIT_OK
+    assert json.loads(capsys.readouterr().out)["values"] == stored
+
+
+def test_up_generates_the_secret_store_and_passes_it_privately(monkeypatch, tmp_path):
+    seen = {}
+
+    def fake_run(playbook, inventory, **kwargs):
+        seen.update(kwargs["secrets"])
+        return _fake_run()(playbook, inventory)
+    monkeypatch.setattr(cli, "run_playbook", fake_run)
+    assert cli.main(["up", "-i", str(tmp_path), "--json"]) == cli.EXIT_OK
+    from clearstack import secrets as secret_store
+    assert seen == secret_store.load(secret_store.store_path(tmp_path)) and seen

@@ -56,3 +56,18 @@ def test_no_private_run_directory_is_left_behind(inventory, tmp_path, monkeypatc
     monkeypatch.setattr(tempfile, "tempdir", str(runs))  # where mkdtemp puts the private dir
     assert run_playbook(str(PLAYBOOK), inventory()).succeeded
     assert list(runs.iterdir()) == []
+
+
+def test_secrets_reach_the_playbook_but_no_file_or_output(inventory, tmp_path, monkeypatch, capfd):
+    runs = tmp_path / "runs"
+    runs.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(runs))
+    secret = "s3cr3t-" + tmp_path.name
+    ok = run_playbook(str(PLAYBOOK), inventory(expected_secret=secret), secrets={"demo_secret": secret},
+                      show_output=True)
+    assert ok.succeeded, ok.hosts
+    wrong = run_playbook(str(PLAYBOOK), inventory(expected_secret=secret), secrets={"demo_secret": "other"})
+    assert wrong.hosts["localhost"].failed == 1  # the assert really compared the value
+    assert list(runs.iterdir()) == []
+    out = capfd.readouterr()
+    assert secret not in out.out + out.err
