@@ -113,16 +113,9 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if hasattr(args, "handler"):
         return _run_dataset_verb(args)
-    try:
-        if args.verb == "credentials":
-            return _credentials(args)
-        secrets = secret_store.ensure(args.inventory)
-    except secret_store.SecretStoreError as err:
-        print(f"clearstack {args.verb}: {err}", file=sys.stderr)
-        return EXIT_ERROR
     pipeline = getattr(args, "pipeline", None)
     if pipeline is not None:
-        # Validated now, so a bad spec is refused before any host changes.
+        # Validated now, so a bad spec is refused before anything changes.
         from .datasets.spec import SpecError, load_spec
 
         try:
@@ -130,6 +123,13 @@ def main(argv: list[str] | None = None) -> int:
         except SpecError as err:
             print(f"clearstack up: {err}", file=sys.stderr)
             return EXIT_ERROR
+    try:
+        if args.verb == "credentials":
+            return _credentials(args)
+        secrets = secret_store.ensure(args.inventory)
+    except secret_store.SecretStoreError as err:
+        print(f"clearstack {args.verb}: {err}", file=sys.stderr)
+        return EXIT_ERROR
     progress = Progress()
     result = run_playbook(
         "site.yml",
