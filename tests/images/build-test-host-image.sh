@@ -58,4 +58,6 @@ docker import "$tarball" "$image-rootfs" >/dev/null
 printf 'FROM %s\nSTOPSIGNAL SIGRTMIN+3\nLABEL clearstack.recipe=%s\nCMD ["/lib/systemd/systemd"]\n' \
   "$image-rootfs" "$recipe_hash" | docker build -q -t "$image" - >>"$cache_dir/debootstrap.log" 2>&1
 docker rmi "$image-rootfs" >/dev/null
+# The previous build, now untagged, would otherwise stay behind on every recipe change.
+docker image prune -f --filter "label=clearstack.recipe" >/dev/null
 echo "built test host image $image ($recipe_hash)"
