@@ -26,6 +26,8 @@ leftover_nets=$(docker network ls -q --filter label=clearstack.test-host)
 [ -z "$leftover_nets" ] || docker network rm $leftover_nets >/dev/null
 
 tests/images/build-test-host-image.sh
+# Built here, once, before tests on two workers could both start building it.
+tests/images/build-standin-image.sh >/dev/null
 
 export PATH="$root/.venv/bin:$PATH" ANSIBLE_FORCE_COLOR=0 NO_COLOR=1 CLEARSTACK_REQUIRE_DOCKER=1
 

@@ -1,5 +1,6 @@
-"""The host layer on a fresh test VM through the driver's runner: converge, re-run with 0 changed,
-check mode reporting exactly each injected drift, and `up` repairing it.
+"""site.yml on a fresh all-in-one test VM through the driver's runner: converge, re-run with 0
+changed, check mode reporting exactly each injected drift, and `up` repairing it. MinIO runs from
+the stand-in image (tests/images/build-standin-image.sh), which reaches the host as an offline bundle.
 
 The test host's vm.max_map_count is a file bind-mounted inside it, so the CI machine's own kernel
 value is never touched.
@@ -7,6 +8,8 @@ value is never touched.
 
 from __future__ import annotations
 
+import subprocess
+from pathlib import Path
 
 import pytest
 
@@ -15,6 +18,9 @@ from clearstack.runner import RunResult, run_playbook as run_with_secrets
 from testhosts import host_exec, test_hosts, write_inventory
 
 pytestmark = pytest.mark.docker
+
+ROOT = Path(__file__).resolve().parents[2]
+STANDIN_IMAGE = "clearstack-test/standins:local"
 
 
 def run_playbook(playbook, inventory, **kwargs) -> RunResult:
@@ -31,10 +37,13 @@ def converged(tmp_path_factory):
     """One all-in-one test host (both groups) converged by site.yml; yields (host name, inventory)."""
     with test_hosts("drift") as (host,):
         host_exec(host, "echo 65530 > /run/max_map_count && mount --bind /run/max_map_count /proc/sys/vm/max_map_count")
+        bundle = subprocess.run([str(ROOT / "tests/images/build-standin-image.sh")], capture_output=True, text=True,
+                                check=True, timeout=900).stdout.strip().splitlines()[-1]
         inventory = write_inventory(
             tmp_path_factory.mktemp("drift") / "hosts.yml",
             {"clearml_server": [host], "minio": [host]},
-            all_vars={"docker_install_source": "distro"},
+            all_vars={"docker_install_source": "distro", "docker_image_bundles": [bundle],
+                      "minio_image": STANDIN_IMAGE, "minio_lb_image": STANDIN_IMAGE, "minio_health_delay": 2},
         )
         first = run_playbook("site.yml", inventory)
         assert first.succeeded, first.hosts
