@@ -176,10 +176,8 @@ def _demo(args) -> tuple[dict, str]:
 
 def _dataset(args):
     from .datasets import sdk
-    from .datasets.settings import check_api_settings
     from .datasets.subset import resolve_parent
 
-    check_api_settings()
     sdk.login()
     return resolve_parent(args.id, args.project, args.name)
 
@@ -188,9 +186,7 @@ def _list(args) -> tuple[dict, str]:
     from clearml import Dataset
 
     from .datasets import sdk
-    from .datasets.settings import check_api_settings
 
-    check_api_settings()
     sdk.login()
     rows = sorted(Dataset.list_datasets(dataset_project=args.project, only_completed=True),
                   key=lambda d: str(d.get("created") or ""), reverse=True)

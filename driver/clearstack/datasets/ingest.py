@@ -34,7 +34,7 @@ def ingest(source_url: str, project: str, name: str, *, wildcards: list[str] | N
            progress: Callable[[str], None] | None = None) -> IngestResult:
     say = progress or (lambda _msg: None)
     source = parse_s3_url(source_url)
-    check_api_settings()
+    check_api_settings()  # before listing S3: missing API settings are the cheaper error to report
     creds = s3_credentials(source.endpoint)
 
     # ClearML's own outputs (dataset state, previews) must never be picked up by a later ingest.

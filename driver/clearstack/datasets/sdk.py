@@ -18,7 +18,7 @@ from clearml.backend_interface.base import InterfaceBase
 from clearml.datasets.dataset import LinkEntry
 
 from .plan import Entry
-from .settings import api_server
+from .settings import check_api_settings
 
 # The tag add_external_files puts on datasets that hold links (the web UI shows it).
 _EXTERNAL_FILES_TAG = "external files"
@@ -48,10 +48,9 @@ def probe_api(url: str) -> None:
 
 
 def login() -> None:
-    """Log in now: Dataset.get would report wrong keys only as "could not find Dataset"."""
-    url = api_server()
-    if url:
-        probe_api(url)
+    """Check the settings, probe the server and log in now: Dataset.get would report wrong keys only
+    as "could not find Dataset"."""
+    probe_api(check_api_settings())
     InterfaceBase._get_default_session()
 
 

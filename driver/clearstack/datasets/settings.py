@@ -55,15 +55,10 @@ def s3_credentials(endpoint: str) -> S3Credentials:
         f"them; or add {{host: \"{endpoint}\", key: ..., secret: ..., secure: false, multipart: true}}")
 
 
-def api_server() -> str | None:
+def check_api_settings() -> str:
+    """The API server URL; fails early, naming the fix, when the ClearML API cannot be configured at all."""
     config = _load_config()
-    return os.environ.get("CLEARML_API_HOST") or (config.get("api.api_server", None) if config is not None else None)
-
-
-def check_api_settings() -> None:
-    """Fail early, naming the fix, when the ClearML API cannot be configured at all."""
-    config = _load_config()
-    has_host = api_server()
+    has_host = os.environ.get("CLEARML_API_HOST") or (config.get("api.api_server", None) if config is not None else None)
     has_keys = (os.environ.get("CLEARML_API_ACCESS_KEY") and os.environ.get("CLEARML_API_SECRET_KEY")) or (
         config is not None and config.get("api.credentials.access_key", None))
     if not has_host or not has_keys:
@@ -71,3 +66,4 @@ def check_api_settings() -> None:
             f"no ClearML API settings: {config_file()} lacks api.api_server or api.credentials, and "
             "CLEARML_API_HOST / CLEARML_API_ACCESS_KEY / CLEARML_API_SECRET_KEY are not set. "
             "`clearstack up` writes the file; point CLEARML_CONFIG_FILE at it")
+    return str(has_host)

@@ -10,7 +10,6 @@ from dataclasses import dataclass
 
 from . import sdk
 from .selection import Selection, select
-from .settings import check_api_settings
 
 
 class SubsetError(RuntimeError):
@@ -52,7 +51,6 @@ def _same_subset_exists(project: str, name: str, parent_id: str, chosen: list[st
 def subset(selection: Selection, name: str, *, parent_id: str | None = None, parent_project: str | None = None,
            parent_name: str | None = None, project: str | None = None, tags: list[str] | None = None) -> SubsetResult:
     selection.validate()
-    check_api_settings()
     sdk.login()
     parent = resolve_parent(parent_id, parent_project, parent_name)
     if not parent.is_final():
