@@ -19,6 +19,8 @@ if [ ${#missing[@]} -gt 0 ]; then
   apt-get update -qq
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
+# The tests validate the rendered ClearML compose file with `docker compose config -q`.
+$with_test && "$root/scripts/install-compose-v2.sh"
 
 venv="$root/.venv"
 stamp="$venv/.clearstack-installed"
