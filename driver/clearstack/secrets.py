@@ -32,6 +32,8 @@ GENERATED = {
     "clearml_agent_access_key": lambda: _token(24, string.ascii_uppercase + string.digits),
     "clearml_agent_secret_key": lambda: _token(48),
     "clearml_web_admin_password": lambda: _token(24),
+    # The ClearML server derives its overrides of the stock config's public keys from this one.
+    "clearml_server_secret": lambda: _token(64),
 }
 
 
