@@ -1,30 +1,50 @@
 #!/usr/bin/env bash
 # Build clearstack-test/standins:local, the one image the Molecule scenarios run in place of images
-# no registry can give us here: a debootstrap trixie rootfs (python3, Debian's nginx-light) plus
-# tests/standins/ (MinIO and ClearML API stand-ins) under /opt/standins, `minio` on the PATH.
-# Cached by a hash of the recipe (image label); the rootfs tarball and the image's `docker save`
-# bundle are kept under /var/cache. Prints the bundle's path on its last line (for docker_image_bundles).
+# no registry can give us here: a debootstrap trixie rootfs (python3, Debian's nginx-light, redis-server,
+# curl) plus tests/standins/ (MinIO, ClearML API and clearml-server stack stand-ins) under /opt/standins,
+# `minio`, `mongod` and `mongosh` on the PATH. The same layers are also tagged
+# clearstack-test/{clearml-server,elasticsearch,mongo,redis}-standin:local, each with its own
+# CLEARSTACK_STANDIN for entrypoint.sh (see tests/images/standins/Dockerfile).
+# Cached by a hash of the recipe (image label); the rootfs tarball and one `docker save` bundle of all
+# the tags are kept under /var/cache. Prints the bundle's path on its last line (for docker_image_bundles).
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
 standins=$(cd "$here/../standins" && pwd)
 image=${CLEARSTACK_STANDIN_IMAGE:-clearstack-test/standins:local}
 suite=trixie
-packages=python3-minimal,libpython3-stdlib,nginx-light,ca-certificates
+packages=python3-minimal,libpython3-stdlib,nginx-light,ca-certificates,curl,redis-server,redis-tools
 cache_dir=/var/cache/clearstack/test-images
+parts="minio clearml_api clearml_services"  # folders of tests/standins copied into the image
+# Dockerfile stage -> tag: the base stage is $image, every other stage one more tag of the same layers.
+roles="clearml-server elasticsearch mongo redis"
+role_tag() { echo "${image%/*}/$1-standin:${image##*:}"; }
+tags="$image"
+for role in $roles; do tags="$tags $(role_tag "$role")"; done
 
-recipe_hash=$( { cat "$0"; find "$here/standins" "$standins/minio" "$standins/clearml_api" -type f \
-  -not -name '*.pyc' | sort | xargs cat; echo "$suite $packages"; } | sha256sum | cut -c1-16)
+# Every input: this script, the Dockerfile and entrypoint, the copied folders: contents, relative
+# names and executable bits (not absolute paths: a fresh clone elsewhere reuses the cache).
+inputs() {  # DIR SUBDIR...
+  (cd "$1" && shift && find "$@" -type f -not -name '*.pyc' | LC_ALL=C sort | while read -r f; do
+    [ -x "$f" ] && echo "$f x" || echo "$f"; cat "$f"; done)
+}
+# shellcheck disable=SC2086 # $parts is a list of words
+recipe_hash=$( { cat "$0"; echo "$suite $packages $parts $roles $tags"; inputs "$here" standins
+  inputs "$standins" $parts; } | sha256sum | cut -c1-16)
 bundle="$cache_dir/standins-$recipe_hash.tar"
 log="$cache_dir/standins-build.log"
 mkdir -p "$cache_dir"
 
-if [ "$(docker image inspect -f '{{ index .Config.Labels "clearstack.recipe" }}' "$image" 2>/dev/null)" != "$recipe_hash" ]; then
-  if [ -s "$bundle" ]; then
-    docker load -i "$bundle" >/dev/null
-  fi
+current() {  # every tag is there and carries this recipe's label
+  for tag in $tags; do
+    [ "$(docker image inspect -f '{{ index .Config.Labels "clearstack.recipe" }}' "$tag" 2>/dev/null)" = "$recipe_hash" ] \
+      || return 1
+  done
+}
+if ! current && [ -s "$bundle" ]; then
+  docker load -i "$bundle" >/dev/null
 fi
-if [ "$(docker image inspect -f '{{ index .Config.Labels "clearstack.recipe" }}' "$image" 2>/dev/null)" != "$recipe_hash" ]; then
+if ! current; then
   # The machine's own Debian mirror: read at run time, never written into the repo.
   mirror=$(grep -hsE '^(URIs:|deb )' /etc/apt/sources.list /etc/apt/sources.list.d/*.sources /etc/apt/sources.list.d/*.list 2>/dev/null \
     | grep -E 'debian/?$|debian[[:space:]]' | grep -v security | head -n1 | awk '{print $2}' || true)
@@ -49,28 +69,39 @@ if [ "$(docker image inspect -f '{{ index .Config.Labels "clearstack.recipe" }}'
     tar -C "$root" -cf "$tarball.tmp" .
     mv "$tarball.tmp" "$tarball"
   fi
-  superseded=$(docker image inspect -f '{{ .Id }}' "$image" 2>/dev/null || true)
+  # Derived tags first: an image with children cannot be removed.
+  superseded=$(for tag in $tags; do docker image inspect -f '{{ .Id }}' "$tag" 2>/dev/null || true; done | tac)
   docker import "$tarball" "$image-rootfs" >/dev/null
   context=$(mktemp -d /var/tmp/clearstack-standins-ctx.XXXXXX)
   trap 'rm -rf "$context" "${root:-}"' EXIT
   cp "$here/standins/Dockerfile" "$here/standins/entrypoint.sh" "$context/"
   mkdir -p "$context/standins"
-  cp -r "$standins/minio" "$standins/clearml_api" "$context/standins/"
-  docker build -q --build-arg BASE="$image-rootfs" --label clearstack.recipe="$recipe_hash" \
-    -t "$image" "$context" >>"$log" 2>&1 || { tail -n 20 "$log" >&2; exit 1; }
+  for part in $parts; do cp -r "$standins/$part" "$context/standins/"; done
+  # The later builds reuse the first one's layers from the build cache.
+  for stage in standins $roles; do
+    tag=$image
+    [ "$stage" = standins ] || tag=$(role_tag "$stage")
+    docker build -q --build-arg BASE="$image-rootfs" --label clearstack.recipe="$recipe_hash" \
+      --target "$stage" -t "$tag" "$context" >>"$log" 2>&1 || { tail -n 20 "$log" >&2; exit 1; }
+  done
   docker rmi "$image-rootfs" >/dev/null
-  if [ -n "$superseded" ] && [ "$superseded" != "$(docker image inspect -f '{{ .Id }}' "$image")" ]; then
-    docker rmi "$superseded" >/dev/null 2>&1 || true  # still used by a container: left alone
-  fi
+  fresh=$(for tag in $tags; do docker image inspect -f '{{ .Id }}' "$tag"; done)
+  for id in $superseded; do
+    if ! echo "$fresh" | grep -qx "$id"; then
+      docker rmi "$id" >/dev/null 2>&1 || true  # still used by a container: left alone
+    fi
+  done
   # Superseded recipes: their rootfs tarballs and bundles would only fill the disk.
   find "$cache_dir" -maxdepth 1 -name 'standins-*.tar*' -not -name "*-$recipe_hash.tar" -delete
-  echo "built stand-in image $image ($recipe_hash)" >&2
+  echo "built stand-in images $tags ($recipe_hash)" >&2
 else
-  echo "stand-in image $image is current ($recipe_hash)" >&2
+  echo "stand-in images $tags are current ($recipe_hash)" >&2
 fi
 
 if [ ! -s "$bundle" ]; then
-  docker save -o "$bundle.tmp" "$image"
+  # One bundle of all the tags: docker save stores their shared layers once.
+  # shellcheck disable=SC2086 # $tags is a list of words
+  docker save -o "$bundle.tmp" $tags
   mv "$bundle.tmp" "$bundle"
 fi
 echo "$bundle"

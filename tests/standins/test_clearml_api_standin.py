@@ -296,6 +296,70 @@ def test_credentials_from_env_with_hocon_quotes(tmp_path):
         start(port=0, environ={})
 
 
+FIXED_USERS = json.dumps([{"username": "admin", "password": "p@ss:word", "name": "Admin"},
+                          {"username": "viewer", "password": "v1ewer"}])
+FIXED_ENV = {"CLEARML__apiserver__auth__fixed_users__enabled": "true",
+             "CLEARML__apiserver__auth__fixed_users__users": FIXED_USERS}
+
+
+@pytest.fixture
+def fixed_api():
+    environ = {**FIXED_ENV, "CLEARML__secure__credentials__ingest__user_key": '"QKEY"',
+               "CLEARML__secure__credentials__ingest__user_secret": '"QSECRET"'}
+    running, url = start(port=0, environ=environ)
+    yield url
+    running.stop()
+
+
+def test_fixed_users_log_in_with_username_and_password(fixed_api):
+    for user, password in (("admin", "p@ss:word"), ("viewer", "v1ewer")):
+        code, body = _call(fixed_api, "v2.23/auth.login", auth=_basic(user, password))
+        assert code == 200, body
+        token = "Bearer " + body["data"]["token"]
+        assert _call(fixed_api, "v2.23/projects.get_all", auth=token)[0] == 200
+    # The API credentials (HOCON-quoted in the environment) work beside them, unquoted.
+    assert _call(fixed_api, "auth.login", auth=_basic("QKEY", "QSECRET"))[0] == 200
+    assert _call(fixed_api, "auth.login", auth=_basic('"QKEY"', '"QSECRET"'))[0] == 401
+
+
+@pytest.mark.parametrize("auth", [None, _basic("admin", "wrong"), _basic("admin", ""), _basic("nobody", "p@ss:word"),
+                                  _basic("viewer", "p@ss:word")],
+                         ids=["anonymous", "wrong-password", "empty-password", "unknown-user", "other-users-password"])
+def test_fixed_users_refuse_anything_else(fixed_api, auth):
+    code, body = _call(fixed_api, "v2.23/auth.login", auth=auth)
+    assert code == 401 and body["meta"]["result_code"] == 401
+
+
+@pytest.mark.parametrize("enabled", ["false", '"false"', ""])
+def test_fixed_users_are_ignored_unless_enabled(enabled):
+    environ = {**FIXED_ENV, "CLEARML__apiserver__auth__fixed_users__enabled": enabled,
+               "CLEARML__secure__credentials__ingest__user_key": "QKEY",
+               "CLEARML__secure__credentials__ingest__user_secret": "QSECRET"}
+    running, url = start(port=0, environ=environ)
+    try:
+        assert _call(url, "auth.login", auth=_basic("admin", "p@ss:word"))[0] == 401
+        assert _call(url, "auth.login", auth=_basic("QKEY", "QSECRET"))[0] == 200
+    finally:
+        running.stop()
+
+
+def test_fixed_users_alone_are_enough_to_start_and_are_validated():
+    environ = {**FIXED_ENV, "CLEARML__apiserver__auth__fixed_users__enabled": '"true"'}  # HOCON-quoted
+    running, url = start(port=0, environ=environ)
+    try:
+        assert _call(url, "auth.login", auth=_basic("admin", "p@ss:word"))[0] == 200
+    finally:
+        running.stop()
+    for bad in ("not json", '{"username": "admin"}', '[{"username": "admin"}]'):
+        with pytest.raises(ValueError, match="fixed_users__users"):
+            start(port=0, environ={**FIXED_ENV, "CLEARML__apiserver__auth__fixed_users__users": bad})
+    # As the role's env file writes it: pass_hashed 'false' is fine, true is refused (no bcrypt in the stdlib).
+    running, url = start(port=0, environ={**FIXED_ENV, "CLEARML__apiserver__auth__fixed_users__pass_hashed": "false"})
+    running.stop()
+    with pytest.raises(ValueError, match="pass_hashed"):
+        start(port=0, environ={**FIXED_ENV, "CLEARML__apiserver__auth__fixed_users__pass_hashed": "true"})
+
+
 # ---------------------------------------------------------------------------------------------
 # 4. Liveness probe, and the command line
 # ---------------------------------------------------------------------------------------------

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from typing import Mapping
 
 ENV_PREFIX = "CLEARML__secure__credentials__"
+FIXED_USERS_ENV = "CLEARML__apiserver__auth__fixed_users__"
 COMPANY_ID = "d1bd92a3b039400cbafc60a7a5b1e52b"  # the real server's default company id
 COMPANY_NAME = "clearml"
 DEFAULT_TOKEN_TTL_SEC = 30 * 24 * 3600
@@ -80,6 +81,39 @@ def users_from_entries(entries: Mapping[str, Mapping[str, str]]) -> dict[str, Us
     return users
 
 
+def fixed_users_from_env(environ: Mapping[str, str] | None = None) -> dict[str, User]:
+    """Return {username: User} for the web login users of ``CLEARML__apiserver__auth__fixed_users__*``.
+
+    ``__enabled`` must be true and ``__users`` a JSON list (JSON is valid HOCON) of
+    {"username", "password", "name"?}; with fixed users off the list is ignored, as by the real server.
+    """
+    environ = os.environ if environ is None else environ
+    values = {k[len(FIXED_USERS_ENV):].lower(): v for k, v in environ.items()
+              if k.lower().startswith(FIXED_USERS_ENV.lower())}
+    if _unquote(values.get("enabled", "")).lower() not in ("true", "yes", "on", "1"):
+        return {}
+    if _unquote(values.get("pass_hashed", "")).lower() in ("true", "yes", "on", "1"):
+        # bcrypt hashes cannot be checked with the standard library: refuse rather than compare wrongly.
+        raise ValueError(f"{FIXED_USERS_ENV}pass_hashed=true is not supported by the stand-in")
+    raw = values.get("users", "").strip()
+    try:
+        entries = json.loads(raw) if raw else []
+    except ValueError as ex:
+        raise ValueError(f"{FIXED_USERS_ENV}users is not a JSON list: {ex}") from None
+    if not isinstance(entries, list):
+        raise ValueError(f"{FIXED_USERS_ENV}users must be a list of {{username, password, name}}")
+    users: dict[str, User] = {}
+    for entry in entries:
+        if not isinstance(entry, dict) or not entry.get("username") or not entry.get("password"):
+            raise ValueError(f"{FIXED_USERS_ENV}users: every entry needs a username and a password")
+        username = str(entry["username"])
+        # The real server derives a fixed user's id from the name; no clash with credential names.
+        user_id = "fixed-" + hashlib.md5(username.encode("utf-8")).hexdigest()
+        users[username] = User(id=user_id, name=str(entry.get("name") or username), role="user",
+                               key=username, secret=str(entry["password"]))
+    return users
+
+
 def _b64(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
 
@@ -131,17 +165,19 @@ class TokenIssuer:
 class Authenticator:
     """Maps an Authorization header to an identity (raises AuthError)."""
 
-    def __init__(self, users: Mapping[str, User], issuer: TokenIssuer):
+    def __init__(self, users: Mapping[str, User], issuer: TokenIssuer, fixed_users: Mapping[str, User] | None = None):
         self.users = dict(users)
+        self.fixed_users = dict(fixed_users or {})  # web logins (username: password)
         self.issuer = issuer
-        self._by_id = {u.id: u for u in self.users.values()}
+        self._by_id = {u.id: u for u in [*self.users.values(), *self.fixed_users.values()]}
 
     def user_from_basic(self, value: str) -> User:
         try:
             key, _, secret = base64.b64decode(value).decode("utf-8").partition(":")
         except Exception:
             raise AuthError(20, "Unauthorized (malformed basic authorization)")
-        user = self.users.get(key)
+        # Like the real server: a fixed user's name is looked up first, then the API credentials.
+        user = self.fixed_users.get(key) or self.users.get(key)
         # Same answer for an unknown key and a wrong secret: do not tell which one is wrong.
         if user is None or not hmac.compare_digest(user.secret.encode(), secret.encode()):
             raise AuthError(20, "Unauthorized (invalid credentials) (failed to locate provided credentials)")

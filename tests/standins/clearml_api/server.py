@@ -19,7 +19,8 @@ import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qsl, urlsplit
 
-from .auth import Authenticator, AuthError, TokenIssuer, User, credentials_from_env, users_from_entries
+from .auth import (Authenticator, AuthError, TokenIssuer, User, credentials_from_env, fixed_users_from_env,
+                   users_from_entries)
 from .model import ApiError, Store
 
 log = logging.getLogger("clearml_api_standin")
@@ -201,14 +202,17 @@ def make_server(host: str = "127.0.0.1", port: int = 0, state_file: str | None =
 
     ``credentials``: {name: {"user_key": ..., "user_secret": ..., "role"?, "display_name"?}}; when
     None they are read from ``CLEARML__secure__credentials__*`` in ``environ`` (default os.environ).
+    Fixed web users (``CLEARML__apiserver__auth__fixed_users__enabled`` / ``__users``) always come
+    from ``environ``.
     """
     users = users_from_entries(credentials) if credentials is not None else credentials_from_env(environ)
-    if not users:
+    fixed_users = fixed_users_from_env(environ)
+    if not users and not fixed_users:
         raise ValueError("no credentials configured: set CLEARML__secure__credentials__<name>__user_key "
-                         "and __user_secret (the stand-in has no built-in keys)")
+                         "and __user_secret, or fixed users (the stand-in has no built-in keys)")
     store = Store(state_file)
     issuer = TokenIssuer(store.token_secret, API_VERSION, SERVER_VERSION)
-    return ApiServer((host, port), store, Authenticator(users, issuer), issuer)
+    return ApiServer((host, port), store, Authenticator(users, issuer, fixed_users), issuer)
 
 
 class Running:

@@ -1,0 +1,1 @@
+"""Stand-in for the clearml-server apiserver's ``jobs`` package (test only): see README.md."""
