@@ -11,8 +11,8 @@ ROOT = Path(__file__).resolve().parents[2]
 TIMEOUT_S = 1200
 
 
-def molecule_test(scenario: str, log_dir: Path) -> None:
-    env = dict(os.environ)
+def molecule_test(scenario: str, log_dir: Path, extra_env: dict[str, str] | None = None) -> None:
+    env = {**os.environ, **(extra_env or {})}
     env["PATH"] = f"{Path(sys.executable).parent}:{env.get('PATH', '')}"
     env.update(ANSIBLE_FORCE_COLOR="0", NO_COLOR="1", PY_COLORS="0")
     log = log_dir / f"molecule-{scenario}.log"
