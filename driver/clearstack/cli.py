@@ -8,16 +8,19 @@ import sys
 from dataclasses import asdict
 from pathlib import Path
 
-from . import __version__, dataset_cli
+from . import __version__, dataset_cli, reports
 from .paths import DEFAULT_INVENTORY
 from .progress import Progress, summary
 from . import secrets as secret_store
 from .runner import RunResult, run_playbook
 
-# Exit codes, documented in the README and in `clearstack check --help`.
+# Exit codes, documented in the README and in `clearstack check --help` / `verify --help`.
 EXIT_OK = 0
 EXIT_ERROR = 1
 EXIT_DRIFT = 2
+EXIT_UNHEALTHY = 3
+
+LAYERS = "preflight, kernel, clearml_dirs, docker, minio, clearml_server, clearml_client"
 
 
 def _inventory(value: str) -> Path:
@@ -31,7 +34,7 @@ def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-i", "--inventory", type=_inventory, default=DEFAULT_INVENTORY,
                         help="Ansible inventory file or directory (default: inventory/local, this host all-in-one)")
     parser.add_argument("-l", "--limit", help="only these hosts or groups (Ansible --limit pattern)")
-    parser.add_argument("-t", "--tags", help="only these layers, comma-separated: preflight, kernel, clearml_dirs, docker")
+    parser.add_argument("-t", "--tags", help=f"only these layers, comma-separated: {LAYERS}")
     parser.add_argument("-v", "--verbose", action="count", default=0, help="show Ansible's output (-vv, -vvv for more)")
     parser.add_argument("--json", action="store_true", help="print the result as JSON for machines")
 
@@ -60,6 +63,29 @@ def build_parser() -> argparse.ArgumentParser:
                                          f"host and task); {EXIT_ERROR}: a check or a host failed.")
     _common(check)
 
+    verify = verbs.add_parser("verify", help="live health of everything deployed (read only)",
+                              description="Ask every deployed part whether it works, changing nothing: each MinIO "
+                                          "node's /minio/health/cluster, the S3 load balancer, each ClearML service's "
+                                          "healthcheck, the API's /debug.ping and a login with the operator's keys. "
+                                          f"Exit code {EXIT_OK}: all healthy; {EXIT_UNHEALTHY}: a check failed (listed); "
+                                          f"{EXIT_ERROR}: a host could not be asked.")
+    _common(verify)
+
+    status = verbs.add_parser("status", help="the containers on every host and their state (read only)",
+                              description="List every container on the inventory's hosts with its image and "
+                                          "state (running, exited, healthy ...), changing nothing.")
+    _common(status)
+
+    down = verbs.add_parser("down", help="stop ClearML and MinIO; data is kept (--delete-data deletes it)",
+                            description="Stop the ClearML stack, the S3 load balancer and the MinIO nodes. "
+                                        "Containers and data stay; `clearstack up` starts them again. With "
+                                        "--delete-data the containers are removed and so are the ClearML data "
+                                        "(/opt/clearml/data) and every MinIO drive: it asks first, or takes --yes.")
+    _common(down)
+    down.add_argument("--delete-data", action="store_true",
+                      help="also remove the containers and DELETE all ClearML data and every object in MinIO")
+    down.add_argument("--yes", action="store_true", help="do not ask before deleting data (for scripts)")
+
     creds = verbs.add_parser("credentials", help="where the generated credentials and clearml.conf are; --show prints them",
                              description="Credentials are generated on the first `up` (or `check`) and kept, mode "
                                          "0600, in .clearstack/secrets.yml next to the inventory; later runs reuse "
@@ -70,14 +96,6 @@ def build_parser() -> argparse.ArgumentParser:
 
     dataset_cli.add_parsers(verbs)
     return parser
-
-
-def _report(result: RunResult, args: argparse.Namespace, verb: str) -> None:
-    if args.json:
-        print(json.dumps({"verb": verb, "rc": result.rc, "status": result.status,
-                          "hosts": {h: asdict(r) for h, r in result.hosts.items()}}, indent=2))
-        return
-    print(summary(result))
 
 
 def _run_dataset_verb(args: argparse.Namespace) -> int:
@@ -109,6 +127,57 @@ def _credentials(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+PLAYBOOK_OF = {"up": "site.yml", "check": "site.yml", "verify": "verify.yml", "status": "status.yml",
+               "down": "down.yml"}
+
+
+def _confirm_delete(args: argparse.Namespace) -> bool:
+    """--delete-data goes ahead only with --yes or a typed confirmation on a terminal."""
+    if args.yes:
+        return True
+    if not sys.stdin.isatty():
+        print("clearstack down --delete-data: refusing without --yes when nobody can confirm (stdin is not a "
+              "terminal). Nothing was changed.", file=sys.stderr)
+        return False
+    print(f"This removes the ClearML and MinIO containers of {args.inventory} and DELETES all ClearML data "
+          "(/opt/clearml/data) and every object stored in MinIO. It cannot be undone.")
+    answer = input("Type 'delete' to go on: ")
+    if answer.strip() != "delete":
+        print("Nothing was changed.")
+        return False
+    return True
+
+
+def _print_result(result: RunResult, args: argparse.Namespace) -> None:
+    if args.json:
+        out = {"verb": args.verb, "rc": result.rc, "status": result.status,
+               "hosts": {h: asdict(r) for h, r in result.hosts.items()}}
+        if args.verb == "verify":
+            out["checks"] = reports.checks(result)
+        elif args.verb == "status":
+            out["containers"] = reports.containers(result)
+        print(json.dumps(out, indent=2))
+        return
+    if args.verb == "verify":
+        found = reports.checks(result)
+        print(reports.table(found, ["host", "check", "ok", "detail"]))
+        failed = [r for r in found if not r["ok"]]
+        print(f"{len(found) - len(failed)} of {len(found)} checks passed")
+    elif args.verb == "status":
+        print(reports.table(reports.containers(result), ["host", "name", "image", "state", "status"]))
+    else:
+        print(summary(result))
+    if args.verb == "up" and result.succeeded:
+        for host in result.hosts.values():
+            for name, where in host.reports.get("endpoints", []):
+                print(f"{name}: {where}")
+        print(f"credentials: {secret_store.store_path(args.inventory)} (`clearstack credentials --show`)")
+    for host, res in sorted(result.hosts.items()):
+        if res.unreachable:
+            print(f"{host}: UNREACHABLE; check that it is up and that SSH works (ansible -m ping {host})",
+                  file=sys.stderr)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if hasattr(args, "handler"):
@@ -123,16 +192,27 @@ def main(argv: list[str] | None = None) -> int:
         except SpecError as err:
             print(f"clearstack up: {err}", file=sys.stderr)
             return EXIT_ERROR
+    if args.verb == "down" and args.delete_data and not _confirm_delete(args):
+        return EXIT_ERROR
     try:
         if args.verb == "credentials":
             return _credentials(args)
-        secrets = secret_store.ensure(args.inventory)
+        if args.verb in ("up", "check"):
+            secrets = secret_store.ensure(args.inventory)
+        else:
+            # verify/status/down never make credentials: they only read what `up` deployed.
+            secrets = secret_store.load(secret_store.store_path(args.inventory))
     except secret_store.SecretStoreError as err:
         print(f"clearstack {args.verb}: {err}", file=sys.stderr)
         return EXIT_ERROR
+    if args.verb == "verify" and not secrets:
+        print(f"clearstack verify: no credentials at {secret_store.store_path(args.inventory)}: nothing was "
+              "deployed from this inventory yet (run `clearstack up`)", file=sys.stderr)
+        return EXIT_ERROR
+    delete = bool(getattr(args, "delete_data", False))
     progress = Progress()
     result = run_playbook(
-        "site.yml",
+        PLAYBOOK_OF[args.verb],
         args.inventory,
         check=args.verb == "check",
         diff=args.verb == "check",
@@ -141,10 +221,11 @@ def main(argv: list[str] | None = None) -> int:
         verbosity=max(args.verbose - 1, 0),
         progress=None if args.json else progress,
         show_output=args.verbose > 0,
-        secrets=secrets,
+        secrets=secrets or None,
+        extravars={"clearml_server_delete_data": True, "minio_delete_data": True} if delete else None,
     )
     progress.done()
-    _report(result, args, args.verb)
+    _print_result(result, args)
     if not result.succeeded:
         if not args.json:
             print(f"clearstack {args.verb}: failed (see the FAILED lines above)", file=sys.stderr)
@@ -153,6 +234,8 @@ def main(argv: list[str] | None = None) -> int:
         if result.changed and not args.json:
             print("drift found: `clearstack up` would make the changes listed above")
         return EXIT_DRIFT if result.changed else EXIT_OK
+    if args.verb == "verify" and not all(row["ok"] for row in reports.checks(result)):
+        return EXIT_UNHEALTHY
     if pipeline is not None:
         args.spec, args.handler = pipeline, dataset_cli.run_spec
         return _run_dataset_verb(args)

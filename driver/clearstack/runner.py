@@ -22,6 +22,9 @@ from .paths import ANSIBLE_CFG, PLAYBOOKS, PROJECT_ROOT
 from .secrets import write_vars_file
 
 
+REPORT_PREFIX = "clearstack_"
+
+
 @dataclass
 class HostResult:
     ok: int = 0
@@ -31,6 +34,9 @@ class HostResult:
     skipped: int = 0
     changed_tasks: list[str] = field(default_factory=list)
     failed_tasks: list[tuple[str, str]] = field(default_factory=list)  # (task name, message)
+    # What read-only playbooks report about a host (verify.yml, status.yml): `clearstack_<name>` vars
+    # shown by a debug task, keyed by <name>.
+    reports: dict[str, list] = field(default_factory=dict)
 
 
 @dataclass
@@ -66,12 +72,17 @@ class _EventCollector:
             res = data.get("res", {}) or {}
             if kind == "runner_on_ok" and res.get("changed") and task not in result.changed_tasks:
                 result.changed_tasks.append(task)
+            if kind == "runner_on_ok":
+                for key, value in res.items():
+                    if key.startswith(REPORT_PREFIX) and isinstance(value, list):
+                        result.reports[key.removeprefix(REPORT_PREFIX)] = value
             elif kind == "runner_on_failed" and not data.get("ignore_errors"):
                 result.failed_tasks.append((task, str(res.get("msg", "")).strip()))
             elif kind == "runner_on_unreachable":
                 result.failed_tasks.append((task, "unreachable: " + str(res.get("msg", "")).strip()))
             if self.progress:
-                self.progress(host, task, kind.removeprefix("runner_on_"))
+                changed = kind == "runner_on_ok" and res.get("changed")
+                self.progress(host, task, "changed" if changed else kind.removeprefix("runner_on_"))
         return True  # keep ansible-runner's own event files in the private dir (removed after the run)
 
 
@@ -98,6 +109,7 @@ def run_playbook(
     progress: Callable[[str, str, str], None] | None = None,
     show_output: bool = False,
     secrets: dict[str, str] | None = None,
+    extravars: dict | None = None,
 ) -> RunResult:
     """Run playbooks/<playbook> against an inventory and return what happened, per host."""
     private_dir = tempfile.mkdtemp(prefix="clearstack-run-")  # mkdtemp makes it 0700
@@ -120,6 +132,7 @@ def run_playbook(
             tags=tags,
             verbosity=verbosity or None,
             envvars=_runner_env(),
+            extravars=extravars or None,  # never secrets: ansible-runner writes these to env/extravars
             event_handler=collector,
             quiet=not show_output,
             suppress_env_files=True,

@@ -88,3 +88,58 @@ def test_up_generates_the_secret_store_and_passes_it_privately(monkeypatch, tmp_
     assert cli.main(["up", "-i", str(tmp_path), "--json"]) == cli.EXIT_OK
     from clearstack import secrets as secret_store
     assert seen == secret_store.load(secret_store.store_path(tmp_path)) and seen
+
+
+def _fake_report(name, rows):
+    def run(playbook, inventory, **kwargs):
+        return RunResult(playbook=playbook, rc=0, status="successful",
+                         hosts={"vm1": HostResult(ok=2, reports={name: rows})})
+    return run
+
+
+@pytest.mark.parametrize("rows,code", [
+    ([{"check": "ClearML API /debug.ping", "ok": True, "detail": "HTTP 200"}], cli.EXIT_OK),
+    ([{"check": "ClearML API /debug.ping", "ok": True, "detail": "HTTP 200"},
+      {"check": "MinIO node minio3 /minio/health/cluster", "ok": False, "detail": "container exited"}], cli.EXIT_UNHEALTHY),
+])
+def test_verify_prints_every_check_and_exits_by_health(monkeypatch, capsys, tmp_path, rows, code):
+    from clearstack import secrets as secret_store
+
+    secret_store.ensure(tmp_path)
+    monkeypatch.setattr(cli, "run_playbook", _fake_report("checks", rows))
+    assert cli.main(["verify", "-i", str(tmp_path)]) == code
+    out = capsys.readouterr().out
+    for row in rows:
+        assert row["check"] in out and row["detail"] in out
+    assert f"{sum(r['ok'] for r in rows)} of {len(rows)} checks passed" in out
+
+
+def test_verify_before_any_up_says_so_and_makes_no_credentials(monkeypatch, capsys, tmp_path):
+    from clearstack import secrets as secret_store
+
+    monkeypatch.setattr(cli, "run_playbook", lambda *a, **k: pytest.fail("no run may start"))
+    assert cli.main(["verify", "-i", str(tmp_path)]) == cli.EXIT_ERROR
+    assert "clearstack up" in capsys.readouterr().err
+    assert not secret_store.store_path(tmp_path).exists()
+
+
+def test_status_lists_containers(monkeypatch, capsys, tmp_path):
+    rows = [["/clearml-mongo", "mongo:7.0.22", "running", "Up 2 hours (healthy)"]]
+    monkeypatch.setattr(cli, "run_playbook", _fake_report("containers", rows))
+    assert cli.main(["status", "-i", str(tmp_path), "--json"]) == cli.EXIT_OK
+    assert json.loads(capsys.readouterr().out)["containers"] == [
+        {"host": "vm1", "name": "clearml-mongo", "image": "mongo:7.0.22", "state": "running", "status": "Up 2 hours (healthy)"}]
+
+
+def test_down_keeps_data_unless_asked_and_confirmed(monkeypatch, capsys, tmp_path):
+    calls = []
+    monkeypatch.setattr(cli, "run_playbook", lambda playbook, inventory, **kw: calls.append((playbook, kw)) or
+                        RunResult(playbook=playbook, rc=0, status="successful", hosts={}))
+    monkeypatch.setattr("sys.stdin.isatty", lambda: False)
+    assert cli.main(["down", "-i", str(tmp_path)]) == cli.EXIT_OK
+    assert calls[-1][0] == "down.yml" and calls[-1][1]["extravars"] is None
+    # Deleting data: refused when nobody can confirm, allowed with --yes.
+    assert cli.main(["down", "-i", str(tmp_path), "--delete-data"]) == cli.EXIT_ERROR
+    assert "--yes" in capsys.readouterr().err and len(calls) == 1
+    assert cli.main(["down", "-i", str(tmp_path), "--delete-data", "--yes"]) == cli.EXIT_OK
+    assert calls[-1][1]["extravars"] == {"clearml_server_delete_data": True, "minio_delete_data": True}

@@ -71,3 +71,10 @@ def test_secrets_reach_the_playbook_but_no_file_or_output(inventory, tmp_path, m
     assert list(runs.iterdir()) == []
     out = capfd.readouterr()
     assert secret not in out.out + out.err
+
+
+def test_reports_of_read_only_playbooks_are_collected_per_host(inventory):
+    result = run_playbook(str(Path(__file__).parent / "playbooks" / "report.yml"), inventory(),
+                          extravars={"what": "health"})
+    assert result.succeeded
+    assert result.hosts["localhost"].reports == {"checks": [{"check": "asked for health", "ok": True, "detail": "fine"}]}
