@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The whole test suite, from a brand-new machine: installs what it needs (apt packages, .venv, a
-# Docker engine, the test host image), then runs ansible-lint, syntax checks, and pytest, which
+# Docker engine, the lab host image for test hosts), then runs ansible-lint, syntax checks, and pytest, which
 # covers the unit tests, the integration tests and every Molecule scenario. Extra arguments go to
 # pytest (e.g. `scripts/test.sh -k kernel`).
 set -euo pipefail
@@ -19,13 +19,17 @@ stop_dockerd() {
 }
 trap stop_dockerd EXIT
 
-# Test hosts left by an interrupted earlier run (ours, by label) would hold names and memory.
-leftovers=$(docker ps -aq --filter label=clearstack.test-host)
+# Test hosts left by an interrupted earlier run (ours, by label) would hold names and memory. Every
+# container and network made from lab/host.yml carries the label clearstack.lab-host=<who made it>:
+# remove those of Molecule and pytest, and the labs the tests made (lab:pytest-*), never a user's
+# `clearstack lab` (lab:<name>).
+test_made() { awk '$2 !~ /^lab:/ || $2 ~ /^lab:pytest-/ {print $1}'; }
+leftovers=$(docker ps -a --filter label=clearstack.lab-host --format '{{.ID}} {{.Label "clearstack.lab-host"}}' | test_made)
 [ -z "$leftovers" ] || docker rm -f -v $leftovers >/dev/null
-leftover_nets=$(docker network ls -q --filter label=clearstack.test-host)
+leftover_nets=$(docker network ls --filter label=clearstack.lab-host --format '{{.ID}} {{.Label "clearstack.lab-host"}}' | test_made)
 [ -z "$leftover_nets" ] || docker network rm $leftover_nets >/dev/null
 
-tests/images/build-test-host-image.sh
+lab/build-host-image.sh
 # Built here, once, before tests on two workers could both start building it.
 tests/images/build-standin-image.sh >/dev/null
 

@@ -1,7 +1,7 @@
-"""Test hosts for pytest: "fresh VMs" as local systemd containers, run as tests/images/test-host.yml says.
+"""Test hosts for pytest: "fresh VMs" as local systemd containers, run as lab/host.yml says.
 
 Molecule makes the same hosts through molecule/shared/create.yml. Every host a test creates carries
-the test-host label and is removed by the code that created it (fixtures use `with test_hosts(...)`).
+the lab-host label (value "pytest") and is removed by the code that created it (fixtures use `with test_hosts(...)`).
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from pathlib import Path
 import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
-SPEC = yaml.safe_load((ROOT / "tests/images/test-host.yml").read_text())
+SPEC = yaml.safe_load((ROOT / "lab/host.yml").read_text())
 BOOT_TIMEOUT_S = 90
 
 

@@ -8,7 +8,7 @@ import sys
 from dataclasses import asdict
 from pathlib import Path
 
-from . import __version__, dataset_cli, reports
+from . import __version__, dataset_cli, lab_cli, reports
 from .paths import DEFAULT_INVENTORY
 from .progress import Progress, summary
 from . import secrets as secret_store
@@ -95,6 +95,7 @@ def build_parser() -> argparse.ArgumentParser:
     creds.add_argument("--json", action="store_true", help="print JSON")
 
     dataset_cli.add_parsers(verbs)
+    lab_cli.add_parsers(verbs)
     return parser
 
 
