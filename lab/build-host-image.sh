@@ -56,7 +56,7 @@ if [ ! -s "$tarball" ]; then
   cp -a "$here/overlay/." "$root/"
   chroot "$root" /bin/sh -c '
     set -e
-    systemctl enable proc-sys-net-writable.service ssh.service
+    systemctl enable proc-sys-net-writable.service lab-max-map-count.service ssh.service
     systemctl mask getty.target console-getty.service systemd-logind.service systemd-firstboot.service \
       systemd-udevd.service systemd-udev-trigger.service systemd-networkd-wait-online.service
     echo "root:*" | chpasswd -e
