@@ -66,11 +66,15 @@ class _EventCollector:
         data = event.get("event_data", {})
         host = data.get("host")
         kind = event.get("event", "")
+        if host and kind == "runner_item_on_ok" and _changed(event):
+            result = self.hosts.setdefault(host, HostResult())
+            if data.get("task", "") not in result.changed_tasks:
+                result.changed_tasks.append(data.get("task", ""))
         if host and kind.startswith("runner_on_"):
             task = data.get("task", "")
             result = self.hosts.setdefault(host, HostResult())
             res = data.get("res", {}) or {}
-            if kind == "runner_on_ok" and res.get("changed") and task not in result.changed_tasks:
+            if kind == "runner_on_ok" and _changed(event) and task not in result.changed_tasks:
                 result.changed_tasks.append(task)
             if kind == "runner_on_ok":
                 for key, value in res.items():
@@ -81,9 +85,18 @@ class _EventCollector:
             elif kind == "runner_on_unreachable":
                 result.failed_tasks.append((task, "unreachable: " + str(res.get("msg", "")).strip()))
             if self.progress:
-                changed = kind == "runner_on_ok" and res.get("changed")
+                changed = kind == "runner_on_ok" and _changed(event)
                 self.progress(host, task, "changed" if changed else kind.removeprefix("runner_on_"))
         return True  # keep ansible-runner's own event files in the private dir (removed after the run)
+
+
+def _changed(event: dict) -> bool:
+    """Whether an ok event reports a change. A no_log task's result is censored down to nothing (not even
+    `changed`), but the line Ansible prints for it still starts with "changed:"."""
+    res = event.get("event_data", {}).get("res") or {}
+    if "changed" in res:
+        return bool(res["changed"])
+    return str(event.get("stdout", "")).lstrip().startswith("changed:")
 
 
 def _runner_env() -> dict[str, str]:

@@ -78,3 +78,12 @@ def test_reports_of_read_only_playbooks_are_collected_per_host(inventory):
                           extravars={"what": "health"})
     assert result.succeeded
     assert result.hosts["localhost"].reports == {"checks": [{"check": "asked for health", "ok": True, "detail": "fine"}]}
+
+
+def test_changes_of_no_log_tasks_are_named_too(inventory):
+    """Ansible censors a no_log result down to nothing, `changed` included; the task must still be named."""
+    playbook = str(Path(__file__).parent / "playbooks" / "secret_change.yml")
+    first = run_playbook(playbook, inventory())
+    assert first.succeeded
+    assert first.hosts["localhost"].changed_tasks == ["Write a secret file per item", "Write a secret file"]
+    assert run_playbook(playbook, inventory()).hosts["localhost"].changed_tasks == []
