@@ -48,4 +48,13 @@ done
 
 echo "== pytest: unit, integration, Molecule scenarios"
 # Two workers for two cores; each test file runs on one worker, so a module-scoped test host is made once.
-pytest -n 2 --dist loadfile "$@"
+# Tables some tests publish (tests/reports.py) are printed after the run, pass or fail.
+CLEARSTACK_REPORT_DIR=$(mktemp -d)
+export CLEARSTACK_REPORT_DIR
+status=0
+pytest -n 2 --dist loadfile "$@" || status=$?
+for table in "$CLEARSTACK_REPORT_DIR"/*.md; do
+  [ -e "$table" ] && { echo; cat "$table"; }
+done
+rm -rf "$CLEARSTACK_REPORT_DIR"
+exit $status

@@ -3,3 +3,15 @@ from pathlib import Path
 
 # tests/testhosts.py and tests/standins/ are shared by the integration tests.
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import pytest  # noqa: E402
+
+from reports import publish  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def drift_table():
+    """Rows {case, detected by check, repaired by up, 0 changed after}, published as a table at the end."""
+    rows: list[dict] = []
+    yield rows
+    publish("drift-catalogue", "Drift catalogue (five-host lab, tests/integration/test_lab_stack.py)", rows)

@@ -1,6 +1,7 @@
 """site.yml on a fresh all-in-one test VM through the driver's runner: converge, re-run with 0
-changed, check mode reporting exactly each injected drift, and `up` repairing it. MinIO runs from
-the stand-in image (tests/images/build-standin-image.sh), which reaches the host as an offline bundle.
+changed, check mode reporting exactly an injected drift and `up` repairing it, no secret outside its
+stores, and `verify`, `status` and `down` through the CLI. MinIO and the ClearML stack run from the
+stand-in images (tests/images/build-standin-image.sh), which reach the host as an offline bundle.
 
 The test host's vm.max_map_count is a file bind-mounted inside it, so the CI machine's own kernel
 value is never touched.
@@ -8,19 +9,24 @@ value is never touched.
 
 from __future__ import annotations
 
+import json
+import re
+import stat
 import subprocess
+import sys
+import tempfile
 from pathlib import Path
 
 import pytest
 
 from clearstack import secrets as secret_store
 from clearstack.runner import RunResult, run_playbook as run_with_secrets
+from standin_vars import STANDIN_VARS
 from testhosts import host_exec, test_hosts, write_inventory
 
 pytestmark = pytest.mark.docker
 
 ROOT = Path(__file__).resolve().parents[2]
-STANDIN_IMAGE = "clearstack-test/standins:local"
 
 
 def run_playbook(playbook, inventory, **kwargs) -> RunResult:
@@ -42,8 +48,7 @@ def converged(tmp_path_factory):
         inventory = write_inventory(
             tmp_path_factory.mktemp("drift") / "hosts.yml",
             {"clearml_server": [host], "minio": [host]},
-            all_vars={"docker_install_source": "distro", "docker_image_bundles": [bundle],
-                      "minio_image": STANDIN_IMAGE, "minio_lb_image": STANDIN_IMAGE, "minio_health_delay": 2},
+            all_vars={"docker_install_source": "distro", "docker_image_bundles": [bundle], **STANDIN_VARS},
         )
         first = run_playbook("site.yml", inventory)
         assert first.succeeded, first.hosts
@@ -65,14 +70,13 @@ def test_check_on_a_converged_host_reports_no_change(converged):
     assert _changed(result) == []
 
 
-# (case, shell command that injects the drift, substrings naming the tasks that must report it)
+# (case, shell command that injects the drift, substrings naming the tasks that must report it). The
+# whole catalogue runs on the five-host lab (test_lab_stack.py); here, the cases whose repair touches
+# everything on an all-in-one host: a Docker restart under all the containers, and a stopped service.
 DRIFT_CASES = [
-    ("sysctl value lowered", "echo 65530 > /proc/sys/vm/max_map_count", ["vm.max_map_count"]),
-    ("sysctl file removed", "rm /etc/sysctl.d/99-clearml.conf", ["vm.max_map_count"]),
-    ("data directory owner changed", "chown 0:0 /opt/clearml/data/redis", ["ClearML data tree"]),
-    ("data directory removed", "rmdir /opt/clearml/logs", ["ClearML data tree"]),
     ("daemon.json edited", "sed -i 's/\"max-file\": *\"[0-9]*\"/\"max-file\": \"9\"/' /etc/docker/daemon.json",
      ["daemon.json", "Restart"]),
+    ("ClearML container stopped", "docker stop clearml-webserver", ["Bring the ClearML stack up"]),
 ]
 
 
@@ -94,3 +98,117 @@ def test_check_reports_exactly_the_drift_and_up_repairs_it(converged, case, inje
 
     after = run_playbook("site.yml", inventory, check=True)
     assert after.succeeded and _changed(after) == [], _changed(after)
+
+
+# Files allowed to hold a generated secret on the host: the ClearML services' 0600 env file, and the
+# container configurations Docker and its containerd keep (the ClearML services and the MinIO nodes
+# get their credentials as environment variables), all root-only.
+SECRET_HOLDERS_ON_HOST = (r"^/opt/clearml/compose/clearml-server\.env$",
+                          r"^/var/lib/docker/containers/[0-9a-f]{64}/config\.v2\.json$",
+                          r"^/run/containerd/io\.containerd\.runtime\.v2\.task/moby/[0-9a-f]{64}/config\.json$",
+                          r"^/var/lib/containerd/io\.containerd\.metadata\.v1\.bolt/meta\.db$")
+
+
+def test_no_secret_outside_its_stores(converged, tmp_path):
+    """`clearstack up -v` then `check -v`, as an operator runs them: no generated secret in their output,
+    in a file left on the controller, in a container log or any file of the host but the listed ones."""
+    host, inventory = converged
+    stored = secret_store.load(secret_store.store_path(inventory))
+    values = sorted(set(stored.values()))
+    marker = tmp_path / "before"
+    marker.touch()
+    cli = Path(sys.executable).parent / "clearstack"
+    for verb in ("up", "check"):
+        proc = subprocess.run([str(cli), verb, "-v", "-i", str(inventory)], capture_output=True, text=True, timeout=900)
+        assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+        leaked = [name for name, value in stored.items() if value in proc.stdout + proc.stderr]
+        assert not leaked, f"`clearstack {verb} -v` printed {leaked}"
+
+    # Controller: only the 0600 store and clearml.conf hold them; no run directory is left behind.
+    allowed = {secret_store.store_path(inventory), inventory.parent / "clearml.conf"}
+    newer = subprocess.run(["find", tempfile.gettempdir(), str(inventory.parent), "-xdev", "-type", "f",
+                            "-newer", str(marker)], capture_output=True, text=True).stdout.split()
+    for path in map(Path, newer):
+        if path not in allowed and path.is_file():
+            content = path.read_bytes().decode(errors="replace")
+            assert not any(v in content for v in values), f"a secret is in {path}"
+    for path in allowed:
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600, path
+
+    # Host: every file but the kernel's, container logs included (json-file logs under /var/lib/docker).
+    patterns = "\n".join(values) + "\n"
+    found = subprocess.run(["docker", "exec", "-i", host, "sh", "-c",
+                            "cat > /run/secret-patterns && grep -rlF -f /run/secret-patterns / "
+                            "--exclude-dir=proc --exclude-dir=sys --exclude-dir=dev 2>/dev/null "
+                            "| grep -v '^/run/secret-patterns$'; rm -f /run/secret-patterns"],
+                           input=patterns, capture_output=True, text=True, timeout=300).stdout.split()
+    unexpected = [p for p in found if not any(re.match(rx, p) for rx in SECRET_HOLDERS_ON_HOST)]
+    assert not unexpected, f"generated secrets found in {unexpected}"
+    assert "/opt/clearml/compose/clearml-server.env" in found  # the scan does see the files that hold them
+    mode = host_exec(host, "stat -c %a /opt/clearml/compose/clearml-server.env").stdout.strip()
+    assert mode == "600"
+
+
+def _cli(*args: str, inventory: Path) -> tuple[int, dict]:
+    proc = subprocess.run([str(Path(sys.executable).parent / "clearstack"), *args, "-i", str(inventory), "--json"],
+                          capture_output=True, text=True, timeout=900, stdin=subprocess.DEVNULL)
+    try:
+        return proc.returncode, json.loads(proc.stdout)
+    except json.JSONDecodeError:
+        raise AssertionError(f"clearstack {args}: rc {proc.returncode}\n{proc.stdout[-2000:]}\n{proc.stderr[-2000:]}")
+
+
+def _data_files(host: str) -> str:
+    return host_exec(host, "find /opt/clearml/data /opt/minio -type f | sort").stdout
+
+
+def test_verify_status_and_down_keep_data(converged):
+    host, inventory = converged
+    rc, report = _cli("verify", inventory=inventory)
+    assert rc == 0, [c for c in report["checks"] if not c["ok"]]
+    # 4 MinIO nodes, the load balancer, 7 ClearML services, ping and an authenticated login.
+    assert len(report["checks"]) == 14
+
+    host_exec(host, "docker stop minio3")
+    rc, report = _cli("verify", inventory=inventory)
+    assert rc == 3
+    assert [c["check"] for c in report["checks"] if not c["ok"]] == ["MinIO node minio3 /minio/health/cluster"]
+    rc, report = _cli("status", inventory=inventory)
+    states = {c["name"]: c["state"] for c in report["containers"]}
+    assert states["minio3"] == "exited" and states["clearml-apiserver"] == "running"
+
+    host_exec(host, "echo kept > /opt/clearml/data/fileserver/marker.txt")
+    before = _data_files(host)
+    rc, report = _cli("down", inventory=inventory)
+    assert rc == 0
+    rc, report = _cli("status", inventory=inventory)
+    assert {c["state"] for c in report["containers"]} == {"exited"}, report["containers"]
+    # Nothing lost (Redis may add its dump.rdb on the way down).
+    assert set(_data_files(host).split()) >= set(before.split())
+
+    rc, report = _cli("up", inventory=inventory)
+    assert rc == 0
+    rc, report = _cli("verify", inventory=inventory)
+    assert rc == 0, [c for c in report["checks"] if not c["ok"]]
+    assert host_exec(host, "cat /opt/clearml/data/fileserver/marker.txt").stdout == "kept\n"
+    assert _changed(run_playbook("site.yml", inventory)) == []
+
+
+def test_down_deletes_data_only_when_confirmed(converged):
+    host, inventory = converged
+    host_exec(host, "echo gone > /opt/clearml/data/fileserver/marker.txt")
+    rc = subprocess.run([str(Path(sys.executable).parent / "clearstack"), "down", "--delete-data", "-i", str(inventory)],
+                        capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL).returncode
+    assert rc == 1  # nobody to confirm: refused, nothing stopped
+    assert host_exec(host, "docker inspect -f '{{.State.Running}}' clearml-apiserver").stdout.strip() == "true"
+
+    rc, _ = _cli("down", "--delete-data", "--yes", inventory=inventory)
+    assert rc == 0
+    assert host_exec(host, "test -e /opt/clearml/data || test -e /opt/minio || echo deleted").stdout == "deleted\n"
+    assert host_exec(host, "docker ps -aq | wc -l").stdout.strip() == "0"
+
+    rc, _ = _cli("up", inventory=inventory)
+    assert rc == 0
+    rc, report = _cli("verify", inventory=inventory)
+    assert rc == 0, [c for c in report["checks"] if not c["ok"]]
+    assert host_exec(host, "test -e /opt/clearml/data/fileserver/marker.txt || echo fresh").stdout == "fresh\n"

@@ -1,0 +1,184 @@
+"""clearstack on a five-host lab over SSH (one ClearML host, four MinIO hosts), the stand-in images
+arriving through the offline bundle: `up` from scratch, a re-run that changes and recreates nothing,
+the drift catalogue (each case detected by `check` naming the host and the task, repaired by `up`,
+then 0 changed; the table is printed at the end of the run), a host unreachable during `up`, and
+Ctrl-C during `up`."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import yaml
+
+from standin_vars import STANDIN_VARS
+from testhosts import ROOT, host_exec
+
+pytestmark = pytest.mark.docker
+
+CLI = Path(sys.executable).parent / "clearstack"
+
+
+@dataclass
+class Lab:
+    name: str
+    inventory: Path
+
+    def host(self, role: str) -> str:
+        return f"{self.name}-{role}"
+
+
+def clearstack(*args: str, lab: Lab, timeout: float = 1200) -> tuple[int, dict]:
+    proc = subprocess.run([str(CLI), *args, "-i", str(lab.inventory), "--json"], capture_output=True, text=True,
+                          timeout=timeout, stdin=subprocess.DEVNULL)
+    try:
+        return proc.returncode, json.loads(proc.stdout)
+    except json.JSONDecodeError:
+        raise AssertionError(f"clearstack {args}: rc {proc.returncode}\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
+
+
+def changed(report: dict) -> set[tuple[str, str]]:
+    return {(host, task) for host, res in report["hosts"].items() for task in res["changed_tasks"]}
+
+
+def failures(report: dict) -> dict:
+    return {host: res["failed_tasks"] for host, res in report["hosts"].items() if res["failed_tasks"] or res["unreachable"]}
+
+
+def containers(host: str) -> list[str]:
+    """Name, ID and start time of every container inside a lab host."""
+    out = host_exec(host, "docker ps -aq | xargs -r docker inspect -f '{{.Name}} {{.Id}} {{.State.StartedAt}}'").stdout
+    return sorted(out.splitlines())
+
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory):
+    name = f"pytest-stack-{uuid.uuid4().hex[:6]}"
+    directory = tmp_path_factory.mktemp("lab")
+    bundle = subprocess.run([str(ROOT / "tests/images/build-standin-image.sh")], capture_output=True, text=True,
+                            check=True, timeout=900).stdout.strip().splitlines()[-1]
+    try:
+        subprocess.run([str(CLI), "lab", "up", "--hosts", "5", "--name", name, "--dir", str(directory)],
+                       check=True, capture_output=True, text=True, timeout=900)
+        (directory / "group_vars").mkdir()
+        (directory / "group_vars/all.yml").write_text(yaml.safe_dump({"docker_image_bundles": [bundle], **STANDIN_VARS}))
+        the_lab = Lab(name, directory)
+        rc, report = clearstack("up", lab=the_lab)
+        assert rc == 0, failures(report)
+        assert len(report["hosts"]) == 5
+        yield the_lab
+    finally:
+        subprocess.run([str(CLI), "lab", "down", "--name", name, "--dir", str(directory)], capture_output=True,
+                       timeout=600)
+
+
+def test_second_up_changes_nothing_and_recreates_no_container(lab):
+    hosts = [lab.host("clearml")] + [lab.host(f"minio{i}") for i in range(1, 5)]
+    before = {h: containers(h) for h in hosts}
+    rc, report = clearstack("up", lab=lab)
+    assert rc == 0, failures(report)
+    assert changed(report) == set()
+    assert {h: containers(h) for h in hosts} == before
+    rc, report = clearstack("verify", lab=lab)
+    assert rc == 0, [c for c in report["checks"] if not c["ok"]]
+    # 4 nodes, the load balancer, 7 ClearML services, ping and an authenticated login.
+    assert len(report["checks"]) == 14
+
+
+def _recreate_with_other_password(host: str) -> str:
+    """The shell that replaces a MinIO node container by one like it but with another root password."""
+    info = json.loads(host_exec(host, "docker inspect minio").stdout)[0]
+    env = [e for e in info["Config"]["Env"] if e.startswith("MINIO_ROOT_USER=")] + ["MINIO_ROOT_PASSWORD=changed-by-hand-1"]
+    mounts = [f"{m['Source']}:{m['Destination']}" for m in info["Mounts"]]
+    args = ["docker", "run", "-d", "--name", "minio", "--network", "host", "--restart", "unless-stopped"]
+    args += [f"-e{e}" for e in env] + [f"-v{m}" for m in mounts] + [info["Config"]["Image"], *info["Config"]["Cmd"]]
+    return "docker rm -f minio >/dev/null && " + " ".join(f"'{a}'" for a in args)
+
+
+# (case, host role or "controller", injection, substrings of the tasks `check` must name on that host)
+DRIFT_CATALOGUE = [
+    ("sysctl value lowered", "clearml", "echo 65530 > /proc/sys/vm/max_map_count", ["vm.max_map_count"]),
+    ("sysctl file deleted", "clearml", "rm /etc/sysctl.d/99-clearml.conf", ["vm.max_map_count"]),
+    ("data directory owner changed", "clearml", "chown 0:0 /opt/clearml/data/redis", ["ClearML data tree"]),
+    ("data directory deleted", "clearml", "rmdir /opt/clearml/agent", ["ClearML data tree"]),
+    ("docker stopped", "minio2", "systemctl stop docker.socket docker.service", ["Start docker"]),
+    ("daemon.json edited", "minio1", "sed -i 's/\"max-file\": *\"[0-9]*\"/\"max-file\": \"9\"/' /etc/docker/daemon.json",
+     ["daemon.json"]),
+    ("ClearML compose file edited", "clearml", "echo '# edited by hand' >> /opt/clearml/compose/docker-compose.yml",
+     ["docker-compose.yml"]),
+    ("ClearML container stopped", "clearml", "docker stop clearml-webserver", ["Bring the ClearML stack up"]),
+    ("MinIO node container removed", "minio3", "docker rm -f minio", ["MinIO node containers"]),
+    ("MinIO root password changed on one node", "minio4", None, ["MinIO node containers"]),
+    ("clearml.conf deleted", "controller", None, ["clearml.conf"]),
+]
+
+
+@pytest.mark.parametrize("case,role,inject,expected", DRIFT_CATALOGUE, ids=[c[0] for c in DRIFT_CATALOGUE])
+def test_drift_is_detected_by_check_and_repaired_by_up(lab, drift_table, case, role, inject, expected):
+    row = {"case": case, "detected by check": False, "repaired by up": False, "0 changed after": False}
+    drift_table.append(row)
+    host = lab.host("clearml" if role == "controller" else role)
+    if role == "controller":
+        (lab.inventory / "clearml.conf").unlink()
+    else:
+        host_exec(host, inject or _recreate_with_other_password(host))
+
+    rc, report = clearstack("check", lab=lab)
+    reported = changed(report)
+    assert rc == 2, (rc, failures(report))
+    for needle in expected:
+        assert any(h == host and needle in task for h, task in reported), f"{case}: check reported {sorted(reported)}"
+    assert {h for h, _ in reported} == {host}, f"{case}: check reported other hosts too: {sorted(reported)}"
+    row["detected by check"] = True
+
+    rc, report = clearstack("up", lab=lab)
+    assert rc == 0, failures(report)
+    row["repaired by up"] = True
+
+    rc, report = clearstack("check", lab=lab)
+    assert rc == 0 and changed(report) == set(), sorted(changed(report))
+    row["0 changed after"] = True
+
+
+def test_a_host_unreachable_during_up_is_named_and_a_later_up_converges(lab):
+    down = lab.host("minio4")
+    subprocess.run(["docker", "pause", down], check=True, capture_output=True)
+    try:
+        host_exec(lab.host("clearml"), "docker stop clearml-webserver")  # something for the others to do
+        rc, report = clearstack("up", lab=lab)
+        assert rc == 1
+        assert report["hosts"][down]["unreachable"]
+        reachable = {h: r for h, r in report["hosts"].items() if h != down}
+        assert all(not r["failed"] and not r["unreachable"] for r in reachable.values()), failures(report)
+        assert any("Bring the ClearML stack up" in t for t in report["hosts"][lab.host("clearml")]["changed_tasks"])
+    finally:
+        subprocess.run(["docker", "unpause", down], check=True, capture_output=True)
+    rc, report = clearstack("up", lab=lab)
+    assert rc == 0, failures(report)
+    rc, report = clearstack("up", lab=lab)
+    assert rc == 0 and changed(report) == set(), sorted(changed(report))
+
+
+def test_ctrl_c_during_up_then_up_converges(lab):
+    host_exec(lab.host("clearml"), "rm /etc/sysctl.d/99-clearml.conf && docker stop clearml-webserver")
+    proc = subprocess.Popen([str(CLI), "up", "-i", str(lab.inventory)], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL)
+    time.sleep(15)  # inside the run: preflight and the first layers take longer than this
+    proc.send_signal(signal.SIGINT)
+    try:
+        rc = proc.wait(timeout=120)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        raise AssertionError("clearstack up did not stop within 120 s of Ctrl-C")
+    assert rc != 0
+    rc, report = clearstack("up", lab=lab)
+    assert rc == 0, failures(report)
+    rc, report = clearstack("up", lab=lab)
+    assert rc == 0 and changed(report) == set(), sorted(changed(report))
