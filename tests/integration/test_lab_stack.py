@@ -1,12 +1,13 @@
 """clearstack on a five-host lab over SSH (one ClearML host, four MinIO hosts), the stand-in images
 arriving through the offline bundle: `up` from scratch, a re-run that changes and recreates nothing,
 the drift catalogue (each case detected by `check` naming the host and the task, repaired by `up`,
-then 0 changed; the table is printed at the end of the run), a host unreachable during `up`, and
+then 0 changed; the table is printed at the end of the run), a host powered off during `up`, and
 Ctrl-C during `up`."""
 
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -19,7 +20,7 @@ import pytest
 import yaml
 
 from standin_vars import STANDIN_VARS
-from testhosts import ROOT, host_exec
+from testhosts import ROOT, host_exec, wait_booted
 
 pytestmark = pytest.mark.docker
 
@@ -149,7 +150,7 @@ def test_drift_is_detected_by_check_and_repaired_by_up(lab, drift_table, case, r
 
 def test_a_host_unreachable_during_up_is_named_and_a_later_up_converges(lab):
     down = lab.host("minio4")
-    subprocess.run(["docker", "pause", down], check=True, capture_output=True)
+    subprocess.run(["docker", "stop", "-t", "20", down], check=True, capture_output=True, timeout=120)  # powered off
     try:
         host_exec(lab.host("clearml"), "docker stop clearml-webserver")  # something for the others to do
         rc, report = clearstack("up", lab=lab)
@@ -159,7 +160,8 @@ def test_a_host_unreachable_during_up_is_named_and_a_later_up_converges(lab):
         assert all(not r["failed"] and not r["unreachable"] for r in reachable.values()), failures(report)
         assert any("Bring the ClearML stack up" in t for t in report["hosts"][lab.host("clearml")]["changed_tasks"])
     finally:
-        subprocess.run(["docker", "unpause", down], check=True, capture_output=True)
+        subprocess.run(["docker", "start", down], check=True, capture_output=True, timeout=120)
+        wait_booted(down)
     rc, report = clearstack("up", lab=lab)
     assert rc == 0, failures(report)
     rc, report = clearstack("up", lab=lab)
@@ -168,14 +170,15 @@ def test_a_host_unreachable_during_up_is_named_and_a_later_up_converges(lab):
 
 def test_ctrl_c_during_up_then_up_converges(lab):
     host_exec(lab.host("clearml"), "rm /etc/sysctl.d/99-clearml.conf && docker stop clearml-webserver")
+    # Its own process group, signalled as a whole, as a terminal's Ctrl-C reaches clearstack and Ansible.
     proc = subprocess.Popen([str(CLI), "up", "-i", str(lab.inventory)], stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL)
+                            stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL, start_new_session=True)
     time.sleep(15)  # inside the run: preflight and the first layers take longer than this
-    proc.send_signal(signal.SIGINT)
+    os.killpg(proc.pid, signal.SIGINT)
     try:
         rc = proc.wait(timeout=120)
     except subprocess.TimeoutExpired:
-        proc.kill()
+        os.killpg(proc.pid, signal.SIGKILL)
         raise AssertionError("clearstack up did not stop within 120 s of Ctrl-C")
     assert rc != 0
     rc, report = clearstack("up", lab=lab)
