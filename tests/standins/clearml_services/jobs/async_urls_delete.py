@@ -28,9 +28,10 @@ def main(argv: list[str] | None = None) -> int:
     # As PID 1 a signal without a handler is ignored: docker stop would wait 10 s for SIGKILL.
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)
-    print(f"async_urls_delete stand-in: fileserver {args.fileserver_host}"
-          f"{' (ignoring ' + ' '.join(ignored) + ')' if ignored else ''}; idle until stopped", flush=True)
     try:
+        # Inside the try: a SIGTERM sent as soon as this line is read can arrive before print returns.
+        print(f"async_urls_delete stand-in: fileserver {args.fileserver_host}"
+              f"{' (ignoring ' + ' '.join(ignored) + ')' if ignored else ''}; idle until stopped", flush=True)
         while True:
             time.sleep(3600)
     except _Stop as ex:
