@@ -53,8 +53,7 @@ CLEARSTACK_REPORT_DIR=$(mktemp -d)
 export CLEARSTACK_REPORT_DIR
 status=0
 pytest -n 2 --dist loadfile "$@" || status=$?
-for table in "$CLEARSTACK_REPORT_DIR"/*.md; do
-  [ -e "$table" ] && { echo; cat "$table"; }
-done
+echo
+python tests/reports.py "$CLEARSTACK_REPORT_DIR"
 rm -rf "$CLEARSTACK_REPORT_DIR"
 exit $status

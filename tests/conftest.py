@@ -31,3 +31,21 @@ def pytest_collection_modifyitems(config, items):
     if reason:
         for item in needs_docker:
             item.add_marker(pytest.mark.skip(reason=reason))
+
+
+@pytest.fixture(scope="module")
+def reliability(request):
+    """Rows of the reliability table (tests/reports.py): `row = reliability(case, expected)` adds one
+    that says the test failed before observing; the test then fills in "observed" and "data intact".
+    A module names its area in RELIABILITY_AREA; its rows are recorded when the module ends."""
+    from reports import record
+
+    rows: list[dict] = []
+
+    def add(case: str, expected: str) -> dict:
+        row = {"case": case, "expected": expected, "observed": "FAILED before it was observed", "data intact": False}
+        rows.append(row)
+        return row
+
+    yield add
+    record("reliability", getattr(request.module, "RELIABILITY_AREA", request.module.__name__), rows)
