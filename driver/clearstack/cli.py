@@ -152,7 +152,7 @@ def _confirm_delete(args: argparse.Namespace) -> bool:
 def _print_result(result: RunResult, args: argparse.Namespace) -> None:
     if args.json:
         out = {"verb": args.verb, "rc": result.rc, "status": result.status,
-               "hosts": {h: asdict(r) for h, r in result.hosts.items()}}
+               "stopped_by_preflight": result.stopped_by_preflight, "hosts": {h: asdict(r) for h, r in result.hosts.items()}}
         if args.verb == "verify":
             out["checks"] = reports.checks(result)
         elif args.verb == "status":

@@ -57,4 +57,8 @@ def summary(result: RunResult) -> str:
                      f"unreachable={h.unreachable} skipped={h.skipped}")
         lines += [f"  changed: {task}" for task in h.changed_tasks]
         lines += [f"  FAILED: {task}: {msg}" for task, msg in h.failed_tasks]
+    if result.stopped_by_preflight:
+        lines.append("Preflight refused the run, so nothing after it ran on any host (hosts without a failure "
+                     "were stopped too, and nothing was changed by a later layer). Fix what is named above, "
+                     "then run the command again.")
     return "\n".join(lines)

@@ -23,6 +23,9 @@ from .secrets import write_vars_file
 
 
 REPORT_PREFIX = "clearstack_"
+# The play of playbooks/preflight.yml. It runs with any_errors_fatal, so one refused or unreachable
+# host there stops every host, and Ansible reports no failure for the hosts it stopped.
+PREFLIGHT_PLAY = "Preflight checks"
 
 
 @dataclass
@@ -45,6 +48,9 @@ class RunResult:
     rc: int
     status: str
     hosts: dict[str, HostResult]
+    # True when preflight refused the run (a host failed a check or was unreachable there): no layer
+    # after it ran on any host, including the hosts with nothing failed.
+    stopped_by_preflight: bool = False
 
     @property
     def succeeded(self) -> bool:
@@ -61,6 +67,7 @@ class _EventCollector:
     def __init__(self, progress: Callable[[str, str, str], None] | None):
         self.hosts: dict[str, HostResult] = {}
         self.progress = progress
+        self.stopped_by_preflight = False
 
     def __call__(self, event: dict) -> bool:
         data = event.get("event_data", {})
@@ -84,6 +91,8 @@ class _EventCollector:
                 result.failed_tasks.append((task, str(res.get("msg", "")).strip()))
             elif kind == "runner_on_unreachable":
                 result.failed_tasks.append((task, "unreachable: " + str(res.get("msg", "")).strip()))
+            if kind in ("runner_on_failed", "runner_on_unreachable") and not data.get("ignore_errors"):
+                self.stopped_by_preflight |= data.get("play") == PREFLIGHT_PLAY
             if self.progress:
                 changed = kind == "runner_on_ok" and _changed(event)
                 self.progress(host, task, "changed" if changed else kind.removeprefix("runner_on_"))
@@ -155,6 +164,7 @@ def run_playbook(
                                ("dark", "unreachable"), ("skipped", "skipped")):
             for host, count in ((runner.stats or {}).get(stat_key) or {}).items():
                 setattr(hosts.setdefault(host, HostResult()), attr, count)
-        return RunResult(playbook=playbook, rc=runner.rc, status=runner.status, hosts=hosts)
+        return RunResult(playbook=playbook, rc=runner.rc, status=runner.status, hosts=hosts,
+                         stopped_by_preflight=collector.stopped_by_preflight)
     finally:
         shutil.rmtree(private_dir, ignore_errors=True)

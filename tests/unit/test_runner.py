@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 import tempfile
 from pathlib import Path
 
@@ -87,3 +88,43 @@ def test_changes_of_no_log_tasks_are_named_too(inventory):
     assert first.succeeded
     assert first.hosts["localhost"].changed_tasks == ["Write a secret file per item", "Write a secret file"]
     assert run_playbook(playbook, inventory()).hosts["localhost"].changed_tasks == []
+
+
+def _free_loopback_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def test_an_unreachable_host_at_preflight_stops_every_host_and_says_so(tmp_path):
+    """Ansible's any_errors_fatal stops the reachable hosts too, without a failure of their own: the
+    result and its summary must say that nothing after preflight ran anywhere."""
+    from clearstack.progress import summary
+
+    inventory = tmp_path / "hosts.yml"
+    inventory.write_text(yaml.safe_dump({"all": {"vars": {"marker_path": str(tmp_path / "marker")}, "hosts": {
+        "localhost": {"ansible_connection": "local", "ansible_python_interpreter": sys.executable},
+        # Nothing listens on this loopback port: SSH is refused at once.
+        "powered-off": {"ansible_host": "127.0.0.1", "ansible_port": _free_loopback_port(),
+                        "ansible_connection": "ssh"}}}}))
+    result = run_playbook(str(PLAYBOOK.parent / "preflight_stops_all.yml"), inventory)
+    assert not result.succeeded
+    assert result.stopped_by_preflight
+    assert result.hosts["powered-off"].unreachable
+    assert not result.hosts["localhost"].failed and not result.hosts["localhost"].unreachable
+    assert not (tmp_path / "marker").exists()  # the later layer ran nowhere
+    assert "Preflight refused the run, so nothing after it ran on any host" in summary(result)
+
+
+def test_a_failure_after_preflight_does_not_claim_preflight_stopped_the_run(inventory):
+    result = run_playbook(str(PLAYBOOK), inventory(fail_now=True))
+    assert not result.succeeded and not result.stopped_by_preflight
+
+
+def test_the_preflight_play_is_named_as_the_runner_expects_and_stops_every_host():
+    from clearstack.runner import PREFLIGHT_PLAY
+
+    plays = yaml.safe_load((Path(__file__).parents[2] / "playbooks/preflight.yml").read_text())
+    assert [(p["name"], p.get("any_errors_fatal")) for p in plays] == [(PREFLIGHT_PLAY, True)]
