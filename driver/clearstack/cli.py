@@ -99,7 +99,9 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _run_dataset_verb(args: argparse.Namespace) -> int:
+def _run_handler_verb(args: argparse.Namespace) -> int:
+    """A verb that is a Python handler, not a playbook (the dataset verbs, `lab`). dataset_cli.run keeps
+    stdout for the result (SDK chatter goes to stderr); the errors these verbs expect become one line."""
     from .datasets.errors import DATASET_ERRORS
 
     try:
@@ -182,7 +184,7 @@ def _print_result(result: RunResult, args: argparse.Namespace) -> None:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if hasattr(args, "handler"):
-        return _run_dataset_verb(args)
+        return _run_handler_verb(args)
     pipeline = getattr(args, "pipeline", None)
     if pipeline is not None:
         # Validated now, so a bad spec is refused before anything changes.
@@ -239,7 +241,7 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_UNHEALTHY
     if pipeline is not None:
         args.spec, args.handler = pipeline, dataset_cli.run_spec
-        return _run_dataset_verb(args)
+        return _run_handler_verb(args)
     return EXIT_OK
 
 
