@@ -190,7 +190,8 @@ def _list(args) -> tuple[dict, str]:
     sdk.login()
     rows = sorted(Dataset.list_datasets(dataset_project=args.project, only_completed=True),
                   key=lambda d: str(d.get("created") or ""), reverse=True)
-    rows = [{k: (str(v) if k == "created" else v) for k, v in row.items()} for row in rows]
+    # The SDK's rows hold a datetime and a status enum, which JSON cannot hold as they are.
+    rows = [{k: (str(v) if k in ("created", "status") else v) for k, v in row.items()} for row in rows]
     return ({"datasets": rows}, "\n".join(f"{r['id']}  {r['project']}/{r['name']}  v{r.get('version')}  "
                                                f"{r.get('created')}" for r in rows) or "no datasets")
 

@@ -8,6 +8,10 @@ import pytest  # noqa: E402
 
 from reports import publish  # noqa: E402
 
+# The dataset tests' servers (MinIO and ClearML API stand-ins) and CLI runner, for any module to use.
+from dataset_servers import (api_server, clearml_conf, clearstack_conf, cli_env, dead_port, images,  # noqa: E402,F401
+                             run, s3_server)
+
 
 @pytest.fixture(scope="module")
 def drift_table():

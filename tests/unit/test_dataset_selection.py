@@ -34,7 +34,7 @@ def test_listing_keeps_exactly_the_named_paths():
 
 @pytest.mark.parametrize("selection,message", [
     (Selection(listing=("imagens/raw/missing.png",)), "not in the parent dataset: imagens/raw/missing.png"),
-    (Selection(sample=50, seed=1), "sample of 50 asked from 12"),
+    (Selection(sample=50, seed=1), "sample of 50 files was asked, but only 12 file"),
     (Selection(sample=2), "needs a seed"),
     (Selection(wildcard="*.jpg"), "matches no file"),
     (Selection(max_count=2, fraction=0.5), "choose one of"),

@@ -5,7 +5,7 @@ from clearml.backend_api.session.session import LoginError
 
 from .ingest import IngestError
 from .listing import ListingError
-from .sdk import ApiUnreachable
+from .sdk import ApiLoginRefused, ApiUnreachable
 from .local_copy import LocalCopyError
 from .selection import SelectionError
 from .settings import SettingsError
@@ -13,5 +13,5 @@ from .source import SourceError
 from .spec import SpecError
 from .subset import SubsetError
 
-DATASET_ERRORS = (ApiUnreachable, IngestError, ListingError, LocalCopyError, SelectionError, SettingsError, SourceError, SpecError, SubsetError,
+DATASET_ERRORS = (ApiLoginRefused, ApiUnreachable, IngestError, ListingError, LocalCopyError, SelectionError, SettingsError, SourceError, SpecError, SubsetError,
                   LoginError, MissingConfigError)

@@ -14,11 +14,12 @@ import urllib.request
 from collections.abc import Mapping
 
 from clearml import Dataset
+from clearml.backend_api.session.session import LoginError
 from clearml.backend_interface.base import InterfaceBase
 from clearml.datasets.dataset import LinkEntry
 
 from .plan import Entry
-from .settings import check_api_settings
+from .settings import check_api_settings, config_file
 
 # The tag add_external_files puts on datasets that hold links (the web UI shows it).
 _EXTERNAL_FILES_TAG = "external files"
@@ -47,11 +48,21 @@ def probe_api(url: str) -> None:
                          "`clearstack verify` checks it, and api.api_server in clearml.conf says where it is")
 
 
+class ApiLoginRefused(RuntimeError):
+    """The ClearML API server answers but does not accept the access key and secret."""
+
+
 def login() -> None:
     """Check the settings, probe the server and log in now: Dataset.get would report wrong keys only
     as "could not find Dataset"."""
-    probe_api(check_api_settings())
-    InterfaceBase._get_default_session()
+    url = check_api_settings()
+    probe_api(url)
+    try:
+        InterfaceBase._get_default_session()
+    except LoginError as err:  # the SDK's text names the HTTP error, not where the keys come from
+        raise ApiLoginRefused(
+            f"the ClearML API at {url} refused the login ({err}); fix the access key/secret: api.credentials in "
+            f"{config_file()}, or CLEARML_API_ACCESS_KEY / CLEARML_API_SECRET_KEY, which take precedence") from err
 
 
 def latest(project: str, name: str) -> Dataset | None:

@@ -67,7 +67,8 @@ def select(paths: Iterable[str], selection: Selection) -> list[str]:
         chosen = chosen[: selection.max_count]
     elif selection.sample is not None:
         if selection.sample > len(chosen):
-            raise SelectionError(f"sample of {selection.sample} asked from {len(chosen)} matching file(s)")
+            raise SelectionError(f"a sample of {selection.sample} files was asked, but only {len(chosen)} file(s) of the "
+                                 f"parent match; ask for at most {len(chosen)}")
         chosen = sorted(random.Random(selection.seed).sample(chosen, selection.sample))
     elif selection.fraction is not None:
         count = max(1, round(len(chosen) * selection.fraction)) if chosen else 0
