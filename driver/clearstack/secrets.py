@@ -7,6 +7,7 @@ A value already stored is never replaced, so a re-run cannot lock the operator o
 from __future__ import annotations
 
 import os
+import re
 import secrets
 import string
 from pathlib import Path
@@ -41,6 +42,64 @@ class SecretStoreError(RuntimeError):
     """The store cannot be read or written safely; the message names the file and the fix."""
 
 
+MINIO_MIN_PASSWORD = 8  # MinIO refuses to start with a shorter root password
+# Passwords MinIO or tutorials ship with: the first thing anyone tries.
+_WELL_KNOWN = {"minioadmin", "password", "changeme", "12345678", "123456789", "qwertyui", "admin123", "clearstack"}
+
+
+def password_weakness(value: object, user: object = None) -> str | None:
+    """Why a MinIO root password is too weak, or None when it is fit."""
+    if not isinstance(value, str):
+        return f"is a {type(value).__name__}, not a string"
+    if len(value) < MINIO_MIN_PASSWORD:
+        return f"has {len(value)} characters; MinIO needs at least {MINIO_MIN_PASSWORD}"
+    if value.lower() in _WELL_KNOWN or value == user:
+        return "is a well-known password" if value != user else "is the same as minio_root_user"
+    if len(set(value)) < 5:
+        return f"uses only {len(set(value))} different characters"
+    return None
+
+
+def _inventory_files(inventory: Path) -> list[Path]:
+    """The files Ansible reads variables from for this inventory (the store excluded)."""
+    if inventory.is_dir():
+        return sorted(p for p in inventory.rglob("*") if p.is_file() and STORE_DIR not in p.parts)
+    around = [inventory.parent / "group_vars", inventory.parent / "host_vars"]
+    return [inventory, *sorted(p for d in around if d.is_dir() for p in d.rglob("*") if p.is_file())]
+
+
+def _values_in(node: object, name: str) -> list[object]:
+    if isinstance(node, dict):
+        return [v for k, v in node.items() if k == name] + [x for v in node.values() for x in _values_in(v, name)]
+    if isinstance(node, list):
+        return [x for v in node for x in _values_in(v, name)]
+    return []
+
+
+def refuse_inventory_secrets(inventory: Path, store: Path) -> None:
+    """Refuse a generated secret set in the inventory: the store's value, passed as an extra var, would
+    override it, so the operator's value would silently not be used (and a weak one is refused anyway)."""
+    for path in _inventory_files(inventory):
+        text = path.read_text(errors="replace")
+        for name in (n for n in GENERATED if n in text):
+            try:  # YAML inventories and vars files; an INI line or a vaulted value only names the variable
+                values = _values_in(yaml.safe_load(text), name)
+                if not values:  # a comment or a longer name
+                    continue
+            except yaml.YAMLError:
+                values = []
+                if not re.search(rf"(^|\s){name}\s*[:=]", text, re.MULTILINE):
+                    continue
+            weak = [w for v in values if name == "minio_root_password" and not (isinstance(v, str) and "{{" in v)
+                    for w in [password_weakness(v)] if w]
+            why = f"is too weak: it {weak[0]}" if weak else "would not be used"
+            raise SecretStoreError(
+                f"{name} is set in {path} and {why}. clearstack generates it and passes the value kept in {store}, "
+                f"which overrides the inventory's. Fix: remove {name} from {path}; to choose it yourself, put it in "
+                f"{store} instead" + (f" (at least {MINIO_MIN_PASSWORD} characters, not a well-known password)"
+                                      if name == "minio_root_password" else "") + ".")
+
+
 def store_path(inventory: Path) -> Path:
     base = inventory if inventory.is_dir() else inventory.parent
     return base / STORE_DIR / STORE_FILE
@@ -62,6 +121,13 @@ def ensure(inventory: Path) -> dict[str, str]:
     """Return every secret, generating (and storing, 0600) only the ones not stored yet."""
     path = store_path(inventory)
     stored = load(path)
+    refuse_inventory_secrets(inventory, path)
+    if "minio_root_password" in stored:
+        weak = password_weakness(stored["minio_root_password"], stored.get("minio_root_user"))
+        if weak:
+            raise SecretStoreError(f"minio_root_password in {path} is too weak: it {weak}. Fix: edit {path} to "
+                                   f"give it at least {MINIO_MIN_PASSWORD} characters (not a well-known password), "
+                                   "or delete that line to have a strong one generated.")
     missing = {name: make() for name, make in GENERATED.items() if name not in stored}
     if missing:
         path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
