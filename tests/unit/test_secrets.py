@@ -54,3 +54,37 @@ def test_generated_values_differ_between_stores(tmp_path):
     a = store.ensure(tmp_path / "a")
     b = store.ensure(tmp_path / "b")
     assert all(a[name] != b[name] for name in store.GENERATED)
+
+
+@pytest.mark.parametrize("password,why", [("short", "has 5 characters"), ("minioadmin", "well-known"),
+                                          ("aaaabbbbaaaa", "only 2 different characters"), (12345678, "not a string")])
+def test_weak_minio_passwords_are_named_with_the_reason(password, why):
+    assert why in store.password_weakness(password)
+
+
+def test_a_strong_password_passes_and_the_user_name_is_no_password():
+    assert store.password_weakness("k7Qm-2vX9-pL4d") is None
+    assert "same as minio_root_user" in store.password_weakness("clearstack-admin", user="clearstack-admin")
+
+
+def test_a_generated_secret_set_in_the_inventory_is_refused_before_anything_is_stored(tmp_path):
+    (tmp_path / "group_vars").mkdir()
+    (tmp_path / "group_vars/all.yml").write_text(yaml.safe_dump({"minio_root_password": "minioadmin"}))
+    with pytest.raises(store.SecretStoreError, match=r"minio_root_password is set in .*all\.yml and is too weak"):
+        store.ensure(tmp_path)
+    assert not store.store_path(tmp_path).exists()
+    # A strong one is refused too (the stored value would override it), with where to put it instead.
+    (tmp_path / "group_vars/all.yml").write_text(yaml.safe_dump({"minio_root_password": "k7Qm-2vX9-pL4d"}))
+    with pytest.raises(store.SecretStoreError, match="would not be used.*put it in"):
+        store.ensure(tmp_path)
+
+
+def test_a_weak_password_edited_into_the_store_is_refused_and_kept(tmp_path):
+    store.ensure(tmp_path)
+    path = store.store_path(tmp_path)
+    data = yaml.safe_load(path.read_text())
+    data["minio_root_password"] = "short"
+    path.write_text(yaml.safe_dump(data))
+    with pytest.raises(store.SecretStoreError, match="too weak"):
+        store.ensure(tmp_path)
+    assert yaml.safe_load(path.read_text()) == data  # nothing stored is lost
