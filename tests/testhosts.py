@@ -9,7 +9,9 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import subprocess
+import sys
 import time
 import uuid
 from collections.abc import Iterator
@@ -148,3 +150,64 @@ def failure_messages(result: dict) -> dict[str, list[str]]:
                     # A failed loop says only "One or more items failed"; the items say why.
                     failed[host] += [str(item.get("msg", "")) for item in res.get("results", []) if item.get("failed")]
     return failed
+
+
+# ---- the clearstack CLI on an inventory, as the lab tests run it -------------------------------
+
+CLI = Path(sys.executable).parent / "clearstack"
+
+
+def clearstack(*args: str, lab, timeout: float = 1200) -> tuple[int, dict]:
+    """`clearstack ARGS -i <lab.inventory> --json`: (exit code, parsed report)."""
+    proc = subprocess.run([str(CLI), *args, "-i", str(lab.inventory), "--json"], capture_output=True, text=True,
+                          timeout=timeout, stdin=subprocess.DEVNULL)
+    try:
+        return proc.returncode, json.loads(proc.stdout)
+    except json.JSONDecodeError:
+        raise AssertionError(f"clearstack {args}: rc {proc.returncode}\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
+
+
+def changed(report: dict) -> set[tuple[str, str]]:
+    return {(host, task) for host, res in report["hosts"].items() for task in res["changed_tasks"]}
+
+
+def failures(report: dict) -> dict:
+    return {host: res["failed_tasks"] for host, res in report["hosts"].items() if res["failed_tasks"] or res["unreachable"]}
+
+
+# ---- where generated secrets may be --------------------------------------------------------------
+
+# Files allowed to hold a generated secret on a host: the ClearML services' 0600 env file, and the
+# container configurations Docker and its containerd keep (the ClearML services and the MinIO nodes
+# get their credentials as environment variables), all root-only.
+SECRET_HOLDERS_ON_HOST = (r"^/opt/clearml/compose/clearml-server\.env$",
+                          r"^/var/lib/docker/containers/[0-9a-f]{64}/config\.v2\.json$",
+                          r"^/run/containerd/io\.containerd\.runtime\.v2\.task/moby/[0-9a-f]{64}/config\.json$",
+                          r"^/var/lib/containerd/io\.containerd\.metadata\.v1\.bolt/meta\.db$")
+
+
+def secrets_in_controller_files(values: list[str], since: Path, roots: list[Path], allowed: set[Path]) -> list[Path]:
+    """Files under `roots` (each on its own file system) changed after `since`, other than `allowed`,
+    that hold one of `values`: what a run left on the controller (run directories, logs, caches)."""
+    newer = subprocess.run(["find", *map(str, roots), "-xdev", "-type", "f", "-newer", str(since), "-print0"],
+                           capture_output=True, text=True, timeout=300).stdout.split("\0")
+    candidates = [p for p in filter(None, newer) if Path(p) not in allowed]
+    leaks: list[Path] = []
+    # grep streams big files; the values go in on stdin, never into a file of their own.
+    for start in range(0, len(candidates), 500):
+        proc = subprocess.run(["grep", "-lsF", "-f", "-", "--", *candidates[start:start + 500]],
+                              input="\n".join(values) + "\n", capture_output=True, text=True, timeout=300)
+        leaks += [Path(p) for p in proc.stdout.splitlines()]
+    return leaks
+
+
+def secrets_in_host_files(host: str, values: list[str]) -> tuple[list[str], list[str]]:
+    """Every file of a test host (container logs included, the kernel's /proc, /sys and /dev excluded)
+    that holds one of `values`: (all of them, those SECRET_HOLDERS_ON_HOST does not allow)."""
+    patterns = "\n".join(values) + "\n"
+    found = subprocess.run(["docker", "exec", "-i", host, "sh", "-c",
+                            "cat > /run/secret-patterns && grep -rlF -f /run/secret-patterns / "
+                            "--exclude-dir=proc --exclude-dir=sys --exclude-dir=dev 2>/dev/null "
+                            "| grep -v '^/run/secret-patterns$'; rm -f /run/secret-patterns"],
+                           input=patterns, capture_output=True, text=True, timeout=300).stdout.split()
+    return found, [p for p in found if not any(re.match(rx, p) for rx in SECRET_HOLDERS_ON_HOST)]

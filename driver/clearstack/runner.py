@@ -23,6 +23,7 @@ from .secrets import write_vars_file
 
 
 REPORT_PREFIX = "clearstack_"
+RUN_DIR_PREFIX = "clearstack-run-"
 # The play of playbooks/preflight.yml. It runs with any_errors_fatal, so one refused or unreachable
 # host there stops every host, and Ansible reports no failure for the hosts it stopped.
 PREFLIGHT_PLAY = "Preflight checks"
@@ -88,7 +89,7 @@ class _EventCollector:
                     if key.startswith(REPORT_PREFIX) and isinstance(value, list):
                         result.reports[key.removeprefix(REPORT_PREFIX)] = value
             elif kind == "runner_on_failed" and not data.get("ignore_errors"):
-                result.failed_tasks.append((task, str(res.get("msg", "")).strip()))
+                result.failed_tasks.append((task, _failure_message(res)))
             elif kind == "runner_on_unreachable":
                 result.failed_tasks.append((task, "unreachable: " + str(res.get("msg", "")).strip()))
             if kind in ("runner_on_failed", "runner_on_unreachable") and not data.get("ignore_errors"):
@@ -99,6 +100,17 @@ class _EventCollector:
         return True  # keep ansible-runner's own event files in the private dir (removed after the run)
 
 
+def _failure_message(res: dict) -> str:
+    """A failed loop's msg is only "One or more items failed": add what each failed item says (which
+    path, which error), or the user is left without the cause."""
+    msg = str(res.get("msg", "")).strip()
+    items = [item for item in res.get("results") or [] if isinstance(item, dict) and item.get("failed")]
+    # Some modules keep the cause apart from msg (file: msg "chown failed", details the OS error).
+    details = [f"{item.get('_ansible_item_label', item.get('item', ''))}: {str(item.get('msg', '')).strip()}"
+               + (f" ({item['details']})" if item.get("details") else "") for item in items]
+    return "; ".join([msg, *details]) if details else msg
+
+
 def _changed(event: dict) -> bool:
     """Whether an ok event reports a change. A no_log task's result is censored down to nothing (not even
     `changed`), but the line Ansible prints for it still starts with "changed:"."""
@@ -106,6 +118,21 @@ def _changed(event: dict) -> bool:
     if "changed" in res:
         return bool(res["changed"])
     return str(event.get("stdout", "")).lstrip().startswith("changed:")
+
+
+def _remove_orphaned_run_dirs() -> None:
+    """A driver killed outright (SIGKILL, OOM) cannot remove its run dir, secrets vars file included:
+    the next run removes every run dir of this user whose driver process is gone."""
+    for path in Path(tempfile.gettempdir()).glob(f"{RUN_DIR_PREFIX}*-*"):
+        pid = path.name.removeprefix(RUN_DIR_PREFIX).split("-", 1)[0]
+        try:
+            if not pid.isdigit() or path.stat().st_uid != os.getuid():
+                continue
+            os.kill(int(pid), 0)  # raises if no such process
+        except ProcessLookupError:
+            shutil.rmtree(path, ignore_errors=True)
+        except OSError:  # alive under another user, or the dir went away meanwhile
+            continue
 
 
 def _runner_env() -> dict[str, str]:
@@ -134,7 +161,9 @@ def run_playbook(
     extravars: dict | None = None,
 ) -> RunResult:
     """Run playbooks/<playbook> against an inventory and return what happened, per host."""
-    private_dir = tempfile.mkdtemp(prefix="clearstack-run-")  # mkdtemp makes it 0700
+    _remove_orphaned_run_dirs()
+    # mkdtemp makes it 0700; the pid in its name lets a later run tell whether its owner is gone.
+    private_dir = tempfile.mkdtemp(prefix=f"{RUN_DIR_PREFIX}{os.getpid()}-")
     collector = _EventCollector(progress)
     cmdline = []
     if secrets:

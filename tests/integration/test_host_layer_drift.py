@@ -10,7 +10,6 @@ value is never touched.
 from __future__ import annotations
 
 import json
-import re
 import stat
 import subprocess
 import sys
@@ -22,7 +21,7 @@ import pytest
 from clearstack import secrets as secret_store
 from clearstack.runner import RunResult, run_playbook as run_with_secrets
 from standin_vars import STANDIN_VARS
-from testhosts import host_exec, test_hosts, write_inventory
+from testhosts import host_exec, secrets_in_controller_files, secrets_in_host_files, test_hosts, write_inventory
 
 pytestmark = pytest.mark.docker
 
@@ -100,15 +99,6 @@ def test_check_reports_exactly_the_drift_and_up_repairs_it(converged, case, inje
     assert after.succeeded and _changed(after) == [], _changed(after)
 
 
-# Files allowed to hold a generated secret on the host: the ClearML services' 0600 env file, and the
-# container configurations Docker and its containerd keep (the ClearML services and the MinIO nodes
-# get their credentials as environment variables), all root-only.
-SECRET_HOLDERS_ON_HOST = (r"^/opt/clearml/compose/clearml-server\.env$",
-                          r"^/var/lib/docker/containers/[0-9a-f]{64}/config\.v2\.json$",
-                          r"^/run/containerd/io\.containerd\.runtime\.v2\.task/moby/[0-9a-f]{64}/config\.json$",
-                          r"^/var/lib/containerd/io\.containerd\.metadata\.v1\.bolt/meta\.db$")
-
-
 def test_no_secret_outside_its_stores(converged, tmp_path):
     """`clearstack up -v` then `check -v`, as an operator runs them: no generated secret in their output,
     in a file left on the controller, in a container log or any file of the host but the listed ones."""
@@ -126,23 +116,13 @@ def test_no_secret_outside_its_stores(converged, tmp_path):
 
     # Controller: only the 0600 store and clearml.conf hold them; no run directory is left behind.
     allowed = {secret_store.store_path(inventory), inventory.parent / "clearml.conf"}
-    newer = subprocess.run(["find", tempfile.gettempdir(), str(inventory.parent), "-xdev", "-type", "f",
-                            "-newer", str(marker)], capture_output=True, text=True).stdout.split()
-    for path in map(Path, newer):
-        if path not in allowed and path.is_file():
-            content = path.read_bytes().decode(errors="replace")
-            assert not any(v in content for v in values), f"a secret is in {path}"
+    leaks = secrets_in_controller_files(values, marker, [Path(tempfile.gettempdir()), inventory.parent], allowed)
+    assert not leaks, f"a secret is in {leaks}"
     for path in allowed:
         assert stat.S_IMODE(path.stat().st_mode) == 0o600, path
 
     # Host: every file but the kernel's, container logs included (json-file logs under /var/lib/docker).
-    patterns = "\n".join(values) + "\n"
-    found = subprocess.run(["docker", "exec", "-i", host, "sh", "-c",
-                            "cat > /run/secret-patterns && grep -rlF -f /run/secret-patterns / "
-                            "--exclude-dir=proc --exclude-dir=sys --exclude-dir=dev 2>/dev/null "
-                            "| grep -v '^/run/secret-patterns$'; rm -f /run/secret-patterns"],
-                           input=patterns, capture_output=True, text=True, timeout=300).stdout.split()
-    unexpected = [p for p in found if not any(re.match(rx, p) for rx in SECRET_HOLDERS_ON_HOST)]
+    found, unexpected = secrets_in_host_files(host, values)
     assert not unexpected, f"generated secrets found in {unexpected}"
     assert "/opt/clearml/compose/clearml-server.env" in found  # the scan does see the files that hold them
     mode = host_exec(host, "stat -c %a /opt/clearml/compose/clearml-server.env").stdout.strip()

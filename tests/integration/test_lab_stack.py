@@ -20,7 +20,7 @@ import pytest
 import yaml
 
 from standin_vars import STANDIN_VARS
-from testhosts import ROOT, host_exec, wait_booted
+from testhosts import ROOT, changed, clearstack, failures, host_exec, wait_booted
 
 pytestmark = pytest.mark.docker
 
@@ -34,23 +34,6 @@ class Lab:
 
     def host(self, role: str) -> str:
         return f"{self.name}-{role}"
-
-
-def clearstack(*args: str, lab: Lab, timeout: float = 1200) -> tuple[int, dict]:
-    proc = subprocess.run([str(CLI), *args, "-i", str(lab.inventory), "--json"], capture_output=True, text=True,
-                          timeout=timeout, stdin=subprocess.DEVNULL)
-    try:
-        return proc.returncode, json.loads(proc.stdout)
-    except json.JSONDecodeError:
-        raise AssertionError(f"clearstack {args}: rc {proc.returncode}\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
-
-
-def changed(report: dict) -> set[tuple[str, str]]:
-    return {(host, task) for host, res in report["hosts"].items() for task in res["changed_tasks"]}
-
-
-def failures(report: dict) -> dict:
-    return {host: res["failed_tasks"] for host, res in report["hosts"].items() if res["failed_tasks"] or res["unreachable"]}
 
 
 def containers(host: str) -> list[str]:
@@ -148,9 +131,13 @@ def test_drift_is_detected_by_check_and_repaired_by_up(lab, drift_table, case, r
     row["0 changed after"] = True
 
 
-def _wait_for_file(host: str, path: str, timeout: float) -> None:
+def _wait_for_file(host: str, path: str, run: subprocess.Popen, timeout: float) -> None:
+    """Until path exists on host; fails at once, with its output, if the run ends before that."""
     deadline = time.monotonic() + timeout
     while host_exec(host, f"test -e {path}", check=False).returncode != 0:
+        if run.poll() is not None:
+            out, err = run.communicate()
+            raise AssertionError(f"up ended (rc {run.returncode}) before {path} appeared:\n{out[-3000:]}\n{err[-2000:]}")
         assert time.monotonic() < deadline, f"{path} did not appear on {host} within {timeout:.0f} s"
         time.sleep(0.5)
 
@@ -165,7 +152,7 @@ def test_a_host_powered_off_after_preflight_is_named_and_the_others_finish(lab):
     proc = subprocess.Popen([str(CLI), "up", "-i", str(lab.inventory), "--json"], stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True)
     try:
-        _wait_for_file(clearml, "/etc/sysctl.d/99-clearml.conf", timeout=600)
+        _wait_for_file(clearml, "/etc/sysctl.d/99-clearml.conf", proc, timeout=600)
         subprocess.run(["docker", "stop", "-t", "20", down], check=True, capture_output=True, timeout=120)
         out, err = proc.communicate(timeout=1200)
         report = json.loads(out) if out.strip() else {}

@@ -128,3 +128,30 @@ def test_the_preflight_play_is_named_as_the_runner_expects_and_stops_every_host(
 
     plays = yaml.safe_load((Path(__file__).parents[2] / "playbooks/preflight.yml").read_text())
     assert [(p["name"], p.get("any_errors_fatal")) for p in plays] == [(PREFLIGHT_PLAY, True)]
+
+
+def test_a_failed_loop_names_each_failed_item_and_why(inventory):
+    result = run_playbook(str(PLAYBOOK.parent / "loop_fails.yml"), inventory())
+    ((task, message),) = result.hosts["localhost"].failed_tasks
+    assert task == "Check every item"
+    assert "b: item b is bad" in message and "a:" not in message
+
+
+def test_a_killed_drivers_run_directory_is_removed_by_the_next_run(inventory, tmp_path, monkeypatch):
+    """SIGKILL leaves the private dir (and its secrets vars file) behind; the next run removes it, and
+    never the directory of a driver that is still running."""
+    import os
+    import subprocess
+
+    runs = tmp_path / "runs"
+    runs.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(runs))
+    gone = subprocess.Popen(["true"])
+    gone.wait()
+    orphan = runs / f"clearstack-run-{gone.pid}-abc123"
+    live = runs / f"clearstack-run-{os.getpid()}-def456"
+    for path in (orphan, live):
+        path.mkdir()
+        (path / "secrets.yml").write_text("x: y\n")
+    assert run_playbook(str(PLAYBOOK), inventory()).succeeded
+    assert sorted(runs.iterdir()) == [live]

@@ -15,7 +15,9 @@ case "${CLEARSTACK_STANDIN:-minio}" in
   clearml-server)
     # clearml/server:2.x, as its compose file runs it.
     case "${1:-}" in
-      apiserver) shift; standins clearml_api --host 0.0.0.0 --port 8008 "$@" ;;
+      # The real apiserver keeps projects and tasks in MongoDB and Elasticsearch, whose data outlive a
+      # restart; the stand-in keeps them in a file on the one data mount the compose file gives it.
+      apiserver) shift; standins clearml_api --host 0.0.0.0 --port 8008 --state-file /mnt/fileserver/.apiserver-standin-state.json "$@" ;;
       fileserver) shift; standins clearml_services.fileserver "$@" ;;
       webserver) shift; standins clearml_services.webserver "$@" ;;
       "") echo "usage: apiserver | fileserver | webserver (clearml-server stand-in)" >&2; exit 2 ;;
