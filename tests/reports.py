@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sys
+import tempfile
 from pathlib import Path
 
 RELIABILITY_TITLE = "Reliability and security suite (pytest -m reliability)"
@@ -36,10 +38,16 @@ def publish(name: str, title: str, rows: list[dict]) -> None:
         Path(directory, f"{name}.md").write_text(text)
 
 
+# pytest's per-run temporary folders, named in some observed messages: shown as <tmp> so a table can
+# be pasted into the README without this machine's paths.
+_PYTEST_TMP = re.compile(re.escape(tempfile.gettempdir()) + r"/pytest-of-[^/]+/pytest-\d+/(popen-gw\d+/)?")
+
+
 def record(name: str, area: str, rows: list[dict]) -> None:
     """Add rows, under the heading `area`, to the shared table `name` (one JSON line per row)."""
     if not rows:
         return
+    rows = [{k: _PYTEST_TMP.sub("<tmp>/", v) if isinstance(v, str) else v for k, v in row.items()} for row in rows]
     print(f"\n{area}\n\n{markdown(rows)}")
     directory = os.environ.get("CLEARSTACK_REPORT_DIR")
     if directory:
