@@ -21,11 +21,9 @@ import time
 import uuid
 from pathlib import Path
 
-import yaml
-
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
-from standin_vars import STANDIN_VARS  # noqa: E402
+from testhosts import standin_bundle, standin_lab  # noqa: E402
 
 CLEARSTACK = str(Path(sys.executable).parent / "clearstack")
 RUN_TIMEOUT_S = 1800
@@ -49,17 +47,10 @@ def bench(hosts: int, bundle: str) -> dict:
     name = f"bench-{hosts}-{uuid.uuid4().hex[:4]}"
     with tempfile.TemporaryDirectory(prefix="clearstack-bench-") as tmp:
         directory = Path(tmp)
-        try:
-            subprocess.run([CLEARSTACK, "lab", "up", "--hosts", str(hosts), "--name", name, "--dir", str(directory)],
-                           check=True, capture_output=True, timeout=900)
-            (directory / "group_vars").mkdir()
-            (directory / "group_vars/all.yml").write_text(yaml.safe_dump({"docker_image_bundles": [bundle], **STANDIN_VARS}))
+        with standin_lab(name, hosts, directory, bundle):
             first, first_report = _timed("up", "-i", str(directory))
             noop, noop_report = _timed("up", "-i", str(directory))
             check, check_report = _timed("check", "-i", str(directory))
-        finally:
-            subprocess.run([CLEARSTACK, "lab", "down", "--name", name, "--dir", str(directory)], capture_output=True,
-                           timeout=600)
     return {"hosts": hosts, "first_up_s": round(first, 1), "noop_up_s": round(noop, 1), "check_s": round(check, 1),
             "noop_over_first": round(noop / first, 2), "check_over_noop": round(check / noop, 2),
             "changed": {"first_up": _changed(first_report), "noop_up": _changed(noop_report),
@@ -70,8 +61,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--hosts", type=int, nargs="+", default=[1, 5], choices=[1, 5])
     args = parser.parse_args()
-    bundle = subprocess.run([str(ROOT / "tests/images/build-standin-image.sh")], capture_output=True, text=True,
-                            check=True, timeout=900).stdout.strip().splitlines()[-1]
+    bundle = standin_bundle()
     results = [bench(n, bundle) for n in args.hosts]
     print(json.dumps(results, indent=2))
     print(f"\n{'hosts':>5}  {'first up':>9}  {'no-op up':>9}  {'check':>7}  {'no-op/first':>11}  {'check/no-op':>11}")

@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shutil
 import statistics
 import subprocess
 import sys
@@ -31,11 +30,9 @@ import uuid
 from collections.abc import Callable
 from pathlib import Path
 
-import yaml
-
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
-from standin_vars import STANDIN_VARS  # noqa: E402
+from testhosts import standin_bundle, standin_lab  # noqa: E402
 
 CLEARSTACK = str(Path(sys.executable).parent / "clearstack")
 RUN_TIMEOUT_S = 1800
@@ -111,18 +108,7 @@ def bench(hosts: int, bundle: str, variants: list[str], repeats: int) -> dict:
     changed: dict[str, list[int]] = {v: [] for v in variants}
     with tempfile.TemporaryDirectory(prefix="clearstack-bench-") as tmp:
         directory = Path(tmp)
-        try:
-            subprocess.run([CLEARSTACK, "lab", "up", "--hosts", str(hosts), "--name", name, "--dir", str(directory)],
-                           check=True, capture_output=True, timeout=900)
-            # A private link to the bundle: a concurrent rebuild of the stand-ins may replace the shared one mid-run.
-            private_bundle = directory / Path(bundle).name
-            try:
-                os.link(bundle, private_bundle)
-            except OSError:
-                shutil.copy2(bundle, private_bundle)
-            (directory / "group_vars").mkdir()
-            (directory / "group_vars/all.yml").write_text(
-                yaml.safe_dump({"docker_image_bundles": [str(private_bundle)], **STANDIN_VARS}))
+        with standin_lab(name, hosts, directory, bundle):
             first, _ = _up(directory, {})
             warm, warm_report = _up(directory, {})
             if _changed(warm_report):
@@ -139,9 +125,6 @@ def bench(hosts: int, bundle: str, variants: list[str], repeats: int) -> dict:
                     changed[variant].append(_changed(report))
                     print(f"round {round_ + 1}/{repeats} {variant}: {elapsed:.1f} s, {_changed(report)} changed",
                           file=sys.stderr, flush=True)
-        finally:
-            subprocess.run([CLEARSTACK, "lab", "down", "--name", name, "--dir", str(directory)], capture_output=True,
-                           timeout=600)
     medians = {v: round(statistics.median(s), 1) for v, s in samples.items()}
     base = medians.get("baseline")
     return {"hosts": hosts, "repeats": repeats, "first_up_s": round(first, 1), "untimed_noop_up_s": round(warm, 1),
@@ -158,8 +141,7 @@ def main() -> None:
                         help="baseline is always included")
     args = parser.parse_args()
     variants = ["baseline"] + [v for v in args.variants if v != "baseline"]
-    bundle = subprocess.run([str(ROOT / "tests/images/build-standin-image.sh")], capture_output=True, text=True,
-                            check=True, timeout=900).stdout.strip().splitlines()[-1]
+    bundle = standin_bundle()
     result = bench(args.hosts, bundle, variants, max(1, args.repeats))
     print(json.dumps(result, indent=2))
     print(f"\n{result['hosts']} host(s), median of {result['repeats']} no-op `up` per variant")

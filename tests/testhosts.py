@@ -10,6 +10,7 @@ import contextlib
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 import time
@@ -18,6 +19,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import yaml
+from standin_vars import STANDIN_VARS
 
 ROOT = Path(__file__).resolve().parent.parent
 SPEC = yaml.safe_load((ROOT / "lab/host.yml").read_text())
@@ -165,6 +167,35 @@ def clearstack(*args: str, lab, timeout: float = 1200) -> tuple[int, dict]:
         return proc.returncode, json.loads(proc.stdout)
     except json.JSONDecodeError:
         raise AssertionError(f"clearstack {args}: rc {proc.returncode}\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
+
+
+def standin_bundle() -> str:
+    """The offline bundle of the stand-in images (tests/images/build-standin-image.sh builds them, or finds
+    them current); returns its path."""
+    return subprocess.run([str(ROOT / "tests/images/build-standin-image.sh")], capture_output=True, text=True,
+                          check=True, timeout=900).stdout.strip().splitlines()[-1]
+
+
+@contextlib.contextmanager
+def standin_lab(name: str, hosts: int, directory: Path, bundle: str) -> Iterator[dict[str, dict]]:
+    """`clearstack lab up` of `hosts` VMs into `directory`, with group_vars/all.yml taking the images from
+    the stand-in `bundle`; yields hosts.yml's hosts. `lab down` on the way out, whatever happened."""
+    try:
+        subprocess.run([str(CLI), "lab", "up", "--hosts", str(hosts), "--name", name, "--dir", str(directory)],
+                       check=True, capture_output=True, text=True, timeout=900)
+        # A private link: a rebuild of the stand-ins by a concurrent run replaces the shared bundle.
+        private = directory / Path(bundle).name
+        try:
+            os.link(bundle, private)
+        except OSError:
+            shutil.copy2(bundle, private)
+        (directory / "group_vars").mkdir(exist_ok=True)
+        (directory / "group_vars/all.yml").write_text(
+            yaml.safe_dump({"docker_image_bundles": [str(private)], **STANDIN_VARS}))
+        yield yaml.safe_load((directory / "hosts.yml").read_text())["all"]["hosts"]
+    finally:
+        subprocess.run([str(CLI), "lab", "down", "--name", name, "--dir", str(directory)], capture_output=True,
+                       timeout=600)
 
 
 def changed(report: dict) -> set[tuple[str, str]]:

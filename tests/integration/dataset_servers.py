@@ -26,6 +26,7 @@ import pytest
 import yaml
 
 KEY, SECRET = "CLEARSTACKTESTKEY01", "clearstack-test-secret-0001"
+FINALIZED = {"completed", "published", "stopped", "closed"}  # the task statuses Dataset.list_datasets counts
 BUCKET, OUTPUTS = "clearml", "clearml-outputs"
 S3_USER, S3_PASSWORD = "clearstack-test", "minio-test-password-01"
 CLI_TIMEOUT_S = 180
@@ -115,11 +116,11 @@ def api_server():
         stop(server)
 
 
-def api_tasks(api_url: str) -> dict[str, dict]:
+def api_tasks(api_url: str, key: str = KEY, secret: str = SECRET) -> dict[str, dict]:
     """Every task the API holds, hidden dataset tasks and drafts included: id -> whole document (so any
     edit shows in last_update). Asked over HTTP as any client would, so it sees what `datasets list`
     (finalized only) does not."""
-    basic = base64.b64encode(f"{KEY}:{SECRET}".encode()).decode()
+    basic = base64.b64encode(f"{key}:{secret}".encode()).decode()
     login = urllib.request.Request(f"{api_url}/auth.login", data=b"{}", method="POST",
                                    headers={"Authorization": f"Basic {basic}", "Content-Type": "application/json"})
     with urllib.request.urlopen(login, timeout=10) as resp:

@@ -21,7 +21,8 @@ import pytest
 from clearstack import secrets as secret_store
 from clearstack.runner import RunResult, run_playbook as run_with_secrets
 from standin_vars import STANDIN_VARS
-from testhosts import host_exec, secrets_in_controller_files, secrets_in_host_files, test_hosts, write_inventory
+from testhosts import (host_exec, secrets_in_controller_files, secrets_in_host_files, standin_bundle, test_hosts,
+                       write_inventory)
 
 pytestmark = pytest.mark.docker
 
@@ -42,8 +43,7 @@ def converged(tmp_path_factory):
     """One all-in-one test host (both groups) converged by site.yml; yields (host name, inventory)."""
     with test_hosts("drift") as (host,):
         host_exec(host, "echo 65530 > /run/max_map_count && mount --bind /run/max_map_count /proc/sys/vm/max_map_count")
-        bundle = subprocess.run([str(ROOT / "tests/images/build-standin-image.sh")], capture_output=True, text=True,
-                                check=True, timeout=900).stdout.strip().splitlines()[-1]
+        bundle = standin_bundle()
         inventory = write_inventory(
             tmp_path_factory.mktemp("drift") / "hosts.yml",
             {"clearml_server": [host], "minio": [host]},

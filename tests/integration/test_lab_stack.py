@@ -10,21 +10,17 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-import yaml
 
-from standin_vars import STANDIN_VARS
-from testhosts import ROOT, changed, clearstack, failures, host_exec, wait_booted
+from testhosts import CLI, changed, clearstack, failures, host_exec, standin_bundle, standin_lab, wait_booted
 
 pytestmark = pytest.mark.docker
 
-CLI = Path(sys.executable).parent / "clearstack"
 
 
 @dataclass
@@ -46,21 +42,12 @@ def containers(host: str) -> list[str]:
 def lab(tmp_path_factory):
     name = f"pytest-stack-{uuid.uuid4().hex[:6]}"
     directory = tmp_path_factory.mktemp("lab")
-    bundle = subprocess.run([str(ROOT / "tests/images/build-standin-image.sh")], capture_output=True, text=True,
-                            check=True, timeout=900).stdout.strip().splitlines()[-1]
-    try:
-        subprocess.run([str(CLI), "lab", "up", "--hosts", "5", "--name", name, "--dir", str(directory)],
-                       check=True, capture_output=True, text=True, timeout=900)
-        (directory / "group_vars").mkdir()
-        (directory / "group_vars/all.yml").write_text(yaml.safe_dump({"docker_image_bundles": [bundle], **STANDIN_VARS}))
+    with standin_lab(name, 5, directory, standin_bundle()):
         the_lab = Lab(name, directory)
         rc, report = clearstack("up", lab=the_lab)
         assert rc == 0, failures(report)
         assert len(report["hosts"]) == 5
         yield the_lab
-    finally:
-        subprocess.run([str(CLI), "lab", "down", "--name", name, "--dir", str(directory)], capture_output=True,
-                       timeout=600)
 
 
 def test_second_up_changes_nothing_and_recreates_no_container(lab):

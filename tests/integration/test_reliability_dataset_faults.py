@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from dataset_servers import BUCKET, CLEARSTACK, api_tasks, error_gist, start_api_standin, stop
+from dataset_servers import BUCKET, CLEARSTACK, FINALIZED, api_tasks, error_gist, start_api_standin, stop
 
 RELIABILITY_AREA = "Faults during dataset work (local stand-ins)"
 pytestmark = [pytest.mark.reliability]
@@ -30,7 +30,6 @@ OBJECTS = 400
 EVIDENCE_TIMEOUT_S = 120
 POLL_S = 0.05
 RUN_TIMEOUT_S = 300
-FINAL = {"completed", "published", "stopped", "closed"}  # what Dataset.list_datasets counts as finalized
 
 
 class RestartableApi:
@@ -99,7 +98,7 @@ def _wait_for_a_draft(ingest: subprocess.Popen, api_url: str, before: dict) -> s
     """Poll (bounded) until the ingest has created its version and not yet finalized it; returns its id."""
     deadline = time.monotonic() + EVIDENCE_TIMEOUT_S
     while time.monotonic() < deadline:
-        drafts = [tid for tid, status in _versions(api_url, before).items() if status not in FINAL]
+        drafts = [tid for tid, status in _versions(api_url, before).items() if status not in FINALIZED]
         if drafts:
             return drafts[0]
         assert ingest.poll() is None, "the ingest ended before a draft version was seen: use more OBJECTS"
@@ -135,7 +134,7 @@ def test_standin_driver_killed_mid_ingest_then_rerun_makes_one_version(run, cli_
     finalized = _finalized(run, project)
     assert [d["id"] for d in finalized] == [out["dataset_id"]], finalized
     left = _versions(api_server, before)
-    abandoned = sorted(tid for tid, status in left.items() if status not in FINAL)
+    abandoned = sorted(tid for tid, status in left.items() if status not in FINALIZED)
     # Only the killed run's own draft may remain (unlisted, never a parent); the re-run adds none.
     assert abandoned in ([], [draft]), left
     row["observed"] = (f"killed with draft {draft[:8]} open; re-run made 1 finalized version of {out['files']} files; "
@@ -177,7 +176,7 @@ def test_standin_api_restarted_mid_ingest_then_rerun_converges(run, cli_env, api
     finalized = _finalized(run, project)
     assert [d["id"] for d in finalized] == [out["dataset_id"]], finalized
     left = _versions(api, before)
-    abandoned = sorted(tid for tid, status in left.items() if status not in FINAL)
+    abandoned = sorted(tid for tid, status in left.items() if status not in FINALIZED)
     assert abandoned in ([], [draft]), left
     # The draft seen before the restart, finalized now, means the ingest went on against the restarted API.
     how = "finalized by the restarted API" if out["dataset_id"] == draft else "abandoned"

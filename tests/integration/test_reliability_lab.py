@@ -5,7 +5,8 @@ images. One lab for the module, removed at the end.
 Cases, each a row of the reliability table: a MinIO node stopped during an ingest, the ClearML API
 restarted during an ingest, the driver killed (SIGKILL) during `up`, a data directory on a read-only
 disk, no generated secret outside its stores after the whole flow, and the stock public keys and an
-anonymous login refused by the API.
+anonymous login refused by the API. The two ingest faults land while the version exists and is not yet
+finalized, checked through the API (see ingest_with_fault).
 """
 
 from __future__ import annotations
@@ -26,12 +27,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-import yaml
 
 from clearstack import secrets as secret_store
-from standin_vars import STANDIN_VARS
-from testhosts import (CLI, ROOT, changed, clearstack, failures, host_exec, secrets_in_controller_files,
-                       secrets_in_host_files)
+from dataset_servers import FINALIZED, api_tasks
+from testhosts import (CLI, changed, clearstack, failures, host_exec, secrets_in_controller_files, secrets_in_host_files,
+                       standin_bundle, standin_lab)
 
 pytestmark = [pytest.mark.reliability, pytest.mark.docker]
 
@@ -80,23 +80,13 @@ class Lab:
 def lab(tmp_path_factory):
     name = f"pytest-rel-{uuid.uuid4().hex[:6]}"
     directory = tmp_path_factory.mktemp("reliability-lab")
-    bundle = subprocess.run([str(ROOT / "tests/images/build-standin-image.sh")], capture_output=True, text=True,
-                            check=True, timeout=900).stdout.strip().splitlines()[-1]
-    try:
-        subprocess.run([str(CLI), "lab", "up", "--hosts", "1", "--name", name, "--dir", str(directory)],
-                       check=True, capture_output=True, text=True, timeout=900)
-        (directory / "group_vars").mkdir()
-        (directory / "group_vars/all.yml").write_text(yaml.safe_dump({"docker_image_bundles": [bundle], **STANDIN_VARS}))
-        hosts = yaml.safe_load((directory / "hosts.yml").read_text())["all"]["hosts"]
+    with standin_lab(name, 1, directory, standin_bundle()) as hosts:
         the_lab = Lab(name, directory, hosts[f"{name}-clearml"]["ansible_host"])
         rc, report = clearstack("up", lab=the_lab)
         assert rc == 0, failures(report)
         demo = dataset_verb(the_lab, "demo-data", the_lab.s3(SOURCE), "--count", str(FILES), "--json")
         assert demo.returncode == 0, demo.stderr[-2000:]
         yield the_lab
-    finally:
-        subprocess.run([str(CLI), "lab", "down", "--name", name, "--dir", str(directory)], capture_output=True,
-                       timeout=600)
 
 
 # ---- the dataset verbs on the lab, as the operator runs them with the clearml.conf `up` wrote -------
@@ -146,13 +136,20 @@ class FaultedRun:
     rc: int
     stdout: str
     stderr: str
-    running_after_fault: bool  # the command had not ended when the fault was in place
+    draft: dict  # the API's task of the version, as it was when the fault was put in place
 
 
-def run_with_fault(lab: Lab, args: list[str], evidence: str, fault: str, timeout: float = 300) -> FaultedRun:
-    """Start `clearstack ARGS`; once its stderr shows `evidence` (bounded wait), run `fault` on the lab host."""
-    proc = subprocess.Popen([str(CLI), *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            env=_dataset_env(lab), stdin=subprocess.DEVNULL)
+def ingest_with_fault(lab: Lab, name: str, fault: str, timeout: float = 300) -> FaultedRun:
+    """Ingest PROJECT/name and put `fault` in place (a shell line on the lab host) while the version exists but
+    is not finalized yet.
+
+    What is left of an ingest once its version exists (state upload, finalize, read-back) takes about a
+    second, less than a fault takes to land. So once stderr shows INGEST_UNDER_WAY the ingest is frozen
+    (SIGSTOP to its process group); the API must show the version unfinalized; the fault goes in; the
+    ingest goes on (SIGCONT) into it.
+    """
+    proc = subprocess.Popen([str(CLI), *ingest_args(lab, name)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, env=_dataset_env(lab), stdin=subprocess.DEVNULL, start_new_session=True)
     lines: queue.Queue[str | None] = queue.Queue()
     err_lines: list[str] = []
     out: list[str] = []
@@ -173,21 +170,34 @@ def run_with_fault(lab: Lab, args: list[str], evidence: str, fault: str, timeout
             try:
                 line = lines.get(timeout=max(deadline - time.monotonic(), 0.01))
             except queue.Empty:
-                raise AssertionError(f"no {evidence!r} within {EVIDENCE_TIMEOUT_S}s") from None
+                raise AssertionError(f"no {INGEST_UNDER_WAY!r} within {EVIDENCE_TIMEOUT_S}s") from None
             if line is None:
-                raise AssertionError(f"clearstack {args[0]} ended without {evidence!r}:\n{''.join(err_lines)[-3000:]}")
-            if evidence in line:
+                raise AssertionError(f"the ingest ended without {INGEST_UNDER_WAY!r}:\n{''.join(err_lines)[-3000:]}")
+            if INGEST_UNDER_WAY in line:
                 break
-        host_exec(lab.host, fault)
-        running = proc.poll() is None
+        os.killpg(proc.pid, signal.SIGSTOP)
+        try:
+            drafts = [task for task in lab_tasks(lab).values() if task["name"] == name]
+            assert len(drafts) == 1 and drafts[0]["status"] not in FINALIZED, \
+                f"the fault would not land mid-ingest: the API holds {[(t['id'], t['status']) for t in drafts]}"
+            host_exec(lab.host, fault)
+        finally:
+            os.killpg(proc.pid, signal.SIGCONT)
         rc = proc.wait(timeout=timeout)
     finally:
         if proc.poll() is None:
-            proc.kill()
+            os.killpg(proc.pid, signal.SIGKILL)
             proc.wait(timeout=30)
     for reader in readers:
         reader.join(timeout=30)
-    return FaultedRun(rc, "".join(out), "".join(err_lines), running)
+    return FaultedRun(rc, "".join(out), "".join(err_lines), drafts[0])
+
+
+def lab_tasks(lab: Lab) -> dict[str, dict]:
+    """Every task the lab's API holds, drafts included, asked with the operator's keys."""
+    stored = lab.secrets
+    return api_tasks(f"http://{lab.address}:{API_PORT}", stored["clearml_operator_access_key"],
+                     stored["clearml_operator_secret_key"])
 
 
 def api_answers(lab: Lab, timeout_s: float = 90) -> bool:
@@ -211,7 +221,7 @@ def test_a_minio_node_stopped_during_an_ingest(lab, reliability):
     name, node = "node-stopped", "minio2"
     since = host_exec(lab.host, "date -u +%Y-%m-%dT%H:%M:%SZ").stdout.strip()
     try:
-        run = run_with_fault(lab, ingest_args(lab, name), INGEST_UNDER_WAY, f"docker stop -t 10 {node}")
+        run = ingest_with_fault(lab, name, f"docker stop -t 10 {node}")
         outcome = "succeeded"
         if run.rc != 0:
             message = clear_error(run.stderr, "ingest")
@@ -232,8 +242,8 @@ def test_a_minio_node_stopped_during_an_ingest(lab, reliability):
     assert file_count(lab, name) == FILES
     found = versions(lab, name)
     assert len(found) == 1, found
-    row["observed"] = (f"ingest {outcome}; {node} stopped while the ingest was "
-                       f"{'still running' if run.running_after_fault else 'already over'}; the load balancer "
+    row["observed"] = (f"{node} stopped while version {run.draft['id'][:8]} was {run.draft['status']} (the ingest "
+                       f"frozen for it); the ingest {outcome}; the load balancer "
                        f"logged {rerouted.strip()} upstream error line(s); `up` restarted {node}; "
                        f"{FILES} files, 1 version, a re-run added nothing")
     row["data intact"] = True
@@ -248,7 +258,7 @@ def test_the_clearml_api_restarted_during_an_ingest(lab, reliability):
     earlier, name = "before-api-restart", "api-restarted"
     ingest(lab, earlier)  # made before the restart: does the API still know it afterwards?
 
-    run = run_with_fault(lab, ingest_args(lab, name), INGEST_UNDER_WAY, "docker restart -t 10 clearml-apiserver")
+    run = ingest_with_fault(lab, name, "docker restart -t 10 clearml-apiserver")
     assert api_answers(lab), "the API did not answer /debug.ping within 90 s of its restart"
     if run.rc == 0:
         outcome = "succeeded"
@@ -268,8 +278,8 @@ def test_the_clearml_api_restarted_during_an_ingest(lab, reliability):
     # as the real one keeps them in MongoDB and Elasticsearch: what was made before must still be there.
     kept = versions(lab, earlier)
     assert len(kept) == 1, kept
-    row["observed"] = (f"ingest {outcome} (the API restarted while it was "
-                       f"{'still running' if run.running_after_fault else 'already over'}); the re-run "
+    row["observed"] = (f"the API restarted while version {run.draft['id'][:8]} was {run.draft['status']} (the "
+                       f"ingest frozen for it); the ingest {outcome}; the re-run "
                        f"{'created' if rerun['created'] else 'found'} the version: {FILES} files, 1 version; "
                        "the dataset made before the restart was still there")
     row["data intact"] = True
