@@ -116,20 +116,24 @@ def api_server():
         stop(server)
 
 
-def api_tasks(api_url: str, key: str = KEY, secret: str = SECRET) -> dict[str, dict]:
-    """Every task the API holds, hidden dataset tasks and drafts included: id -> whole document (so any
-    edit shows in last_update). Asked over HTTP as any client would, so it sees what `datasets list`
-    (finalized only) does not."""
+def api_call(api_url: str, endpoint: str, body: dict, key: str = KEY, secret: str = SECRET) -> dict:
+    """One call to the ClearML API as any client makes it (a login with the keys, then the call); its data."""
     basic = base64.b64encode(f"{key}:{secret}".encode()).decode()
     login = urllib.request.Request(f"{api_url}/auth.login", data=b"{}", method="POST",
                                    headers={"Authorization": f"Basic {basic}", "Content-Type": "application/json"})
     with urllib.request.urlopen(login, timeout=10) as resp:
         token = json.load(resp)["data"]["token"]
-    query = json.dumps({"search_hidden": True, "page_size": 10000}).encode()
-    tasks = urllib.request.Request(f"{api_url}/tasks.get_all", data=query, method="POST",
-                                   headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"})
-    with urllib.request.urlopen(tasks, timeout=10) as resp:
-        return {t["id"]: t for t in json.load(resp)["data"]["tasks"]}
+    call = urllib.request.Request(f"{api_url}/{endpoint}", data=json.dumps(body).encode(), method="POST",
+                                  headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"})
+    with urllib.request.urlopen(call, timeout=10) as resp:
+        return json.load(resp)["data"]
+
+
+def api_tasks(api_url: str, key: str = KEY, secret: str = SECRET) -> dict[str, dict]:
+    """Every task the API holds, hidden dataset tasks and drafts included: id -> whole document (so any
+    edit shows in last_update). Asked over HTTP, so it sees what `datasets list` (finalized only) does not."""
+    tasks = api_call(api_url, "tasks.get_all", {"search_hidden": True, "page_size": 10000}, key, secret)["tasks"]
+    return {t["id"]: t for t in tasks}
 
 
 @pytest.fixture(scope="module")

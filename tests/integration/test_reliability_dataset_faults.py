@@ -1,7 +1,7 @@
 """Faults in the middle of dataset work, with the real `clearstack` CLI against the MinIO and ClearML API
 stand-ins (loopback processes, tests/integration/dataset_servers.py): the driver killed mid-ingest,
-and the API server restarted mid-ingest. Either way a re-run must converge on exactly one finalized
-version holding every file.
+the API server restarted mid-ingest, and a subset's new version deleted on the server before the subset
+finalized it. Each time a re-run must converge on exactly one finalized version holding every file.
 
 The API stand-in here keeps its state in a file (--state-file, rewritten after every change), as the
 real server keeps it in MongoDB and Elasticsearch, so a restart loses nothing the SDK saw succeed.
@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from dataset_servers import BUCKET, CLEARSTACK, FINALIZED, api_tasks, error_gist, start_api_standin, stop
+from dataset_servers import BUCKET, CLEARSTACK, FINALIZED, api_call, api_tasks, error_gist, start_api_standin, stop
 
 RELIABILITY_AREA = "Faults during dataset work (local stand-ins)"
 pytestmark = [pytest.mark.reliability]
@@ -183,4 +183,61 @@ def test_standin_api_restarted_mid_ingest_then_rerun_converges(run, cli_env, api
     row["observed"] = (f"ingest across the restart {first} (its draft {how}); re-run "
                        f"{'made' if out['created'] else 'kept'} 1 finalized version of {out['files']} files; "
                        f"{len(abandoned)} abandoned draft left")
+    row["data intact"] = True
+
+
+# The ClearML SDK prints this once the version exists (Dataset.create); the rest of the run finishes it.
+VERSION_CREATED = "ClearML results page"
+
+
+def _frozen_once_created(proc: subprocess.Popen, stderr_file: Path) -> None:
+    """Poll (bounded) the run's stderr until the version exists, then freeze the run (SIGSTOP to its group):
+    finishing a subset takes well under a second, too short to hit by polling the API."""
+    deadline = time.monotonic() + EVIDENCE_TIMEOUT_S
+    while VERSION_CREATED not in stderr_file.read_text():
+        assert proc.poll() is None, f"the run ended before it made its version:\n{stderr_file.read_text()[-3000:]}"
+        assert time.monotonic() < deadline, f"no {VERSION_CREATED!r} within {EVIDENCE_TIMEOUT_S} s"
+        time.sleep(0.01)
+    os.killpg(proc.pid, signal.SIGSTOP)
+
+
+def test_standin_subset_version_lost_mid_subset_fails_clearly_then_rerun_makes_one(run, cli_env, api_server,
+                                                                                   big_source, reliability, tmp_path):
+    row = reliability("A subset's new version deleted on the server (as by another client) before it was finalized",
+                      "the subset fails in one clear line and leaves no version; the same subset again makes one")
+    project = f"lost-{uuid.uuid4().hex[:6]}"
+    rc, parent, err = run(*_ingest_args(big_source, project), timeout=RUN_TIMEOUT_S)
+    assert rc == 0, err
+    args = ["subset", "--parent-project", project, "--parent-name", "ds", "--name", "sub", "--max-count", "10"]
+    before = api_tasks(api_server)
+    proc = subprocess.Popen([CLEARSTACK, *args, "--json"], env=cli_env, stdout=(tmp_path / "out.json").open("w"),
+                            stderr=(tmp_path / "err.txt").open("w"), start_new_session=True)
+    try:
+        _frozen_once_created(proc, tmp_path / "err.txt")
+        try:
+            drafts = [tid for tid, status in _versions(api_server, before).items() if status not in FINALIZED]
+            assert len(drafts) == 1, f"expected the subset's one unfinalized version, found {drafts}"
+            api_call(api_server, "tasks.delete", {"task": drafts[0], "force": True})
+        finally:
+            os.killpg(proc.pid, signal.SIGCONT)
+        rc = proc.wait(timeout=RUN_TIMEOUT_S)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=30)
+    err = (tmp_path / "err.txt").read_text()
+    assert rc == 1, f"rc {rc}: {err[-3000:]}"
+    assert "Traceback" not in err, err
+    message = [line for line in err.splitlines() if line.startswith("clearstack subset: ")]
+    assert message and drafts[0] in message[-1] and "run the same subset again" in message[-1], err[-3000:]
+    assert [d["name"] for d in _finalized(run, project)] == ["ds"]  # nothing half-made is listed
+    assert not [tid for tid, status in _versions(api_server, before).items() if status not in FINALIZED]
+
+    rc, out, err = run(*args, timeout=RUN_TIMEOUT_S)
+    assert rc == 0 and out["created"] and out["files"] == 10, err or out
+    rc, again, err = run(*args, timeout=RUN_TIMEOUT_S)
+    assert rc == 0 and not again["created"] and again["dataset_id"] == out["dataset_id"], err or again
+    assert sorted(d["name"] for d in _finalized(run, project)) == ["ds", "sub"]
+    row["observed"] = (f"subset exit 1: {error_gist(message[-1], 220)}; no version left; the same subset "
+                       f"again made 1 version of {out['files']} of {parent['files']} files, and a third run kept it")
     row["data intact"] = True

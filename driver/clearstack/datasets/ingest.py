@@ -63,35 +63,12 @@ def ingest(source_url: str, project: str, name: str, *, wildcards: list[str] | N
 
     dataset = Dataset.create(dataset_name=name, dataset_project=project, dataset_tags=tags or None,
                              parent_datasets=[parent.id] if parent else None, output_uri=output_uri)
-    try:
+    with sdk.finishing(dataset.id, f"{project}/{name}", "ingest", IngestError):
         sdk.apply_links(dataset, plan.add, plan.remove)
         dataset.upload(show_progress=False)
         dataset.finalize()
         files = len(Dataset.get(dataset_id=dataset.id).list_files())
         if files != len(listed):
             raise IngestError(f"dataset {dataset.id} holds {files} files but the source lists {len(listed)}")
-    except IngestError:
-        _discard(dataset.id)
-        raise
-    except Exception as err:
-        # E.g. the API server restarted midway: the SDK then fails deep inside (an IndexError when the
-        # server lost the version), which says nothing about what happened or what to do.
-        _discard(dataset.id)
-        raise IngestError(f"{project}/{name}: version {dataset.id} failed after it was created "
-                          f"({type(err).__name__}: {err}); it was deleted if the ClearML server still had it. "
-                          "Check the server (`clearstack verify`), then run the same ingest again") from err
-    except BaseException:
-        _discard(dataset.id)
-        raise
     return IngestResult(dataset_id=dataset.id, files=files, created=True, added=len(plan.add),
                         removed=len([p for p in plan.remove if p not in plan.add]))
-
-
-def _discard(dataset_id: str) -> None:
-    """Delete a half-made version; a failure here must not hide the error that made it half-made."""
-    from clearml import Dataset
-
-    try:
-        Dataset.delete(dataset_id=dataset_id, force=True)
-    except Exception:  # noqa: BLE001 (the SDK has already logged why)
-        pass

@@ -8,10 +8,11 @@ source, so it writes the link entries itself and saves the state once per versio
 
 from __future__ import annotations
 
+import contextlib
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 
 from clearml import Dataset
 from clearml.backend_api.session.session import LoginError
@@ -105,3 +106,31 @@ def keep_only(dataset: Dataset, paths: set[str]) -> int:
     dataset.update_changed_files(num_files_removed=len(dropped))
     dataset._serialize()  # noqa: SLF001
     return len(dropped)
+
+
+@contextlib.contextmanager
+def finishing(version_id: str, what: str, verb: str, error: type[Exception]) -> Iterator[None]:
+    """Around the steps that finish a created version: on any failure the half-made version is deleted,
+    and a failure deep inside the SDK (e.g. an IndexError when the server lost the version midway) becomes
+    `error`, one line saying what happened and what to do."""
+    try:
+        yield
+    except error:
+        _discard(version_id)
+        raise
+    except Exception as err:
+        _discard(version_id)
+        raise error(f"{what}: version {version_id} failed after it was created ({type(err).__name__}: {err}); "
+                    "it was deleted if the ClearML server still had it. Check the server (`clearstack verify`), "
+                    f"then run the same {verb} again") from err
+    except BaseException:
+        _discard(version_id)
+        raise
+
+
+def _discard(version_id: str) -> None:
+    """Delete a half-made version; a failure here must not hide the error that made it half-made."""
+    try:
+        Dataset.delete(dataset_id=version_id, force=True)
+    except Exception:  # noqa: BLE001 (the SDK has already logged why)
+        pass

@@ -66,14 +66,11 @@ def subset(selection: Selection, name: str, *, parent_id: str | None = None, par
 
     child = Dataset.create(dataset_name=name, dataset_project=project, parent_datasets=[parent.id],
                            dataset_tags=tags or None)
-    try:
+    with sdk.finishing(child.id, f"{project}/{name}", "subset", SubsetError):
         sdk.keep_only(child, set(chosen))
         child.upload(show_progress=False)
         child.finalize()
         files = sorted(Dataset.get(dataset_id=child.id).list_files())
         if files != chosen:
             raise SubsetError(f"subset {child.id} holds {len(files)} files, expected {len(chosen)}")
-    except BaseException:
-        Dataset.delete(dataset_id=child.id, force=True)
-        raise
     return SubsetResult(dataset_id=child.id, parent_id=parent.id, files=len(files), created=True)
