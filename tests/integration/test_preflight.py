@@ -160,20 +160,41 @@ def test_too_little_memory_or_disk(tmp_path, hosts, resource):
         assert f"Fix: free space or grow that filesystem on {host}" in message
 
 
-def test_port_taken_by_another_process(tmp_path, hosts):
-    host = hosts.clearml
-    docker("exec", "-d", host, "sh", "-c", "echo $$ > /run/preflight-listener.pid; exec python3 -m http.server 8008")
+@contextlib.contextmanager
+def listener(host: str, port: int) -> Iterator[str]:
+    """A process of no stack's listening on `port` inside the host; yields its pid."""
+    pidfile = f"/run/preflight-listener-{port}.pid"
+    docker("exec", "-d", host, "sh", "-c", f"echo $$ > {pidfile}; exec python3 -m http.server {port}")
     try:
         deadline = time.monotonic() + 10
-        while not host_exec(host, "ss -Hltn 'sport = :8008'").stdout.strip():
-            assert time.monotonic() < deadline, "the test listener on 8008 did not start"
+        while not host_exec(host, f"ss -Hltn 'sport = :{port}'").stdout.strip():
+            assert time.monotonic() < deadline, f"the test listener on {port} did not start"
             time.sleep(0.2)
-        pid = host_exec(host, "cat /run/preflight-listener.pid").stdout.strip()
-        message = refuse(tmp_path, hosts, hosts.good_shape())
+        yield host_exec(host, f"cat {pidfile}").stdout.strip()
     finally:
-        host_exec(host, "kill $(cat /run/preflight-listener.pid); rm -f /run/preflight-listener.pid", check=False)
+        host_exec(host, f"kill $(cat {pidfile}); rm -f {pidfile}", check=False)
+
+
+def test_port_taken_by_another_process(tmp_path, hosts):
+    host = hosts.clearml
+    with listener(host, 8008) as pid:
+        message = refuse(tmp_path, hosts, hosts.good_shape())
     assert f"{host} already has listeners on ports clearstack will publish: port 8008 on 0.0.0.0:8008 held by python3 (pid {pid})" in message
     assert f"Fix: free port 8008 on {host}" in message
+
+
+def test_a_port_moved_by_the_inventory_is_checked_where_it_moved(tmp_path, hosts):
+    """The operator moved the API off a port something else holds: that port no longer matters, the new one does."""
+    host = hosts.clearml
+    moved = {host: {"clearml_server_api_port": 8018}}
+    with listener(host, 8008):
+        inventory = write_inventory(tmp_path / "hosts.yml", hosts.good_shape(), moved, SAFE_VARS)
+        rc, output, _ = run_playbook("preflight.yml", inventory)
+        assert rc == 0, output[-3000:]
+    with listener(host, 8018) as pid:
+        message = refuse(tmp_path, hosts, hosts.good_shape(), moved)
+    assert f"port 8018 on 0.0.0.0:8018 held by python3 (pid {pid})" in message
+    assert f"Fix: free port 8018 on {host}" in message
 
 
 def test_minio_clock_skew(tmp_path, hosts):
