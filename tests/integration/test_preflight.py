@@ -118,6 +118,13 @@ def test_minio_group_must_be_four_hosts_or_one(tmp_path, hosts, count):
     assert f"Fix: {hint}, or keep only one host in it to run all 4 nodes there" in message
 
 
+def test_one_minio_host_must_be_the_clearml_host(tmp_path, hosts):
+    message = refuse(tmp_path, hosts, {"clearml_server": [hosts.clearml], "minio": [hosts.minio[0]]})
+    assert f"Group minio has one host, {hosts.minio[0]}, so all 4 MinIO nodes would run there" in message
+    assert f"load balancer runs on the ClearML host {hosts.clearml}, which cannot reach that network" in message
+    assert f"Fix: put {hosts.clearml} in group minio instead of {hosts.minio[0]} (all-in-one)" in message
+
+
 def test_unsupported_os(tmp_path, hosts):
     host = hosts.minio[1]
     fake = 'NAME=Ubuntu\nID=ubuntu\nID_LIKE=debian\nVERSION_ID="20.04"\nVERSION_CODENAME=focal\nPRETTY_NAME="Ubuntu 20.04.6 LTS"\n'
