@@ -143,8 +143,8 @@ def ingest_with_fault(lab: Lab, name: str, fault: str, timeout: float = 300) -> 
     """Ingest PROJECT/name and put `fault` in place (a shell line on the lab host) while the version exists but
     is not finalized yet.
 
-    What is left of an ingest once its version exists (state upload, finalize, read-back) takes about a
-    second, less than a fault takes to land. So once stderr shows INGEST_UNDER_WAY the ingest is frozen
+    What is left of an ingest once its version exists (state upload, finalize, read-back) is over before a
+    fault started then has landed (seen in earlier runs). So once stderr shows INGEST_UNDER_WAY the ingest is frozen
     (SIGSTOP to its process group); the API must show the version unfinalized; the fault goes in; the
     ingest goes on (SIGCONT) into it.
     """
