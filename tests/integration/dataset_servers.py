@@ -9,8 +9,10 @@ module-scoped ones start once per module (and per xdist worker) and are stopped 
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -19,6 +21,7 @@ import threading
 import time
 import urllib.request
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import boto3
@@ -134,6 +137,30 @@ def api_tasks(api_url: str, key: str = KEY, secret: str = SECRET) -> dict[str, d
     edit shows in last_update). Asked over HTTP, so it sees what `datasets list` (finalized only) does not."""
     tasks = api_call(api_url, "tasks.get_all", {"search_hidden": True, "page_size": 10000}, key, secret)["tasks"]
     return {t["id"]: t for t in tasks}
+
+
+# ---- a clearstack run in its own process group (start_new_session=True), held or ended as a whole ----
+
+@contextlib.contextmanager
+def frozen(proc: subprocess.Popen) -> Iterator[None]:
+    """The run stopped (SIGSTOP) for the block, so a fault can be put in place at a known point of it;
+    continued (SIGCONT) afterwards, whatever happened."""
+    os.killpg(proc.pid, signal.SIGSTOP)
+    try:
+        yield
+    finally:
+        os.killpg(proc.pid, signal.SIGCONT)
+
+
+@contextlib.contextmanager
+def reaped(proc: subprocess.Popen) -> Iterator[subprocess.Popen]:
+    """The run killed (SIGKILL) if it is still going when the block ends, e.g. after a failed assertion."""
+    try:
+        yield proc
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=30)
 
 
 @pytest.fixture(scope="module")

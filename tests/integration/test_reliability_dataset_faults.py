@@ -19,7 +19,8 @@ from pathlib import Path
 
 import pytest
 
-from dataset_servers import BUCKET, CLEARSTACK, FINALIZED, api_call, api_tasks, error_gist, start_api_standin, stop
+from dataset_servers import (BUCKET, CLEARSTACK, FINALIZED, api_call, api_tasks, error_gist, frozen, reaped,
+                             start_api_standin, stop)
 
 RELIABILITY_AREA = "Faults during dataset work (local stand-ins)"
 pytestmark = [pytest.mark.reliability]
@@ -190,15 +191,14 @@ def test_standin_api_restarted_mid_ingest_then_rerun_converges(run, cli_env, api
 VERSION_CREATED = "ClearML results page"
 
 
-def _frozen_once_created(proc: subprocess.Popen, stderr_file: Path) -> None:
-    """Poll (bounded) the run's stderr until the version exists, then freeze the run (SIGSTOP to its group):
-    finishing a subset takes well under a second, too short to hit by polling the API."""
+def _wait_until_created(proc: subprocess.Popen, stderr_file: Path) -> None:
+    """Poll (bounded, every 10 ms) the run's stderr until its version exists: finishing a subset is too
+    quick to catch by polling the API."""
     deadline = time.monotonic() + EVIDENCE_TIMEOUT_S
     while VERSION_CREATED not in stderr_file.read_text():
         assert proc.poll() is None, f"the run ended before it made its version:\n{stderr_file.read_text()[-3000:]}"
         assert time.monotonic() < deadline, f"no {VERSION_CREATED!r} within {EVIDENCE_TIMEOUT_S} s"
         time.sleep(0.01)
-    os.killpg(proc.pid, signal.SIGSTOP)
 
 
 def test_standin_subset_version_lost_mid_subset_fails_clearly_then_rerun_makes_one(run, cli_env, api_server,
@@ -212,19 +212,13 @@ def test_standin_subset_version_lost_mid_subset_fails_clearly_then_rerun_makes_o
     before = api_tasks(api_server)
     proc = subprocess.Popen([CLEARSTACK, *args, "--json"], env=cli_env, stdout=(tmp_path / "out.json").open("w"),
                             stderr=(tmp_path / "err.txt").open("w"), start_new_session=True)
-    try:
-        _frozen_once_created(proc, tmp_path / "err.txt")
-        try:
+    with reaped(proc):
+        _wait_until_created(proc, tmp_path / "err.txt")
+        with frozen(proc):
             drafts = [tid for tid, status in _versions(api_server, before).items() if status not in FINALIZED]
             assert len(drafts) == 1, f"expected the subset's one unfinalized version, found {drafts}"
             api_call(api_server, "tasks.delete", {"task": drafts[0], "force": True})
-        finally:
-            os.killpg(proc.pid, signal.SIGCONT)
         rc = proc.wait(timeout=RUN_TIMEOUT_S)
-    finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(timeout=30)
     err = (tmp_path / "err.txt").read_text()
     assert rc == 1, f"rc {rc}: {err[-3000:]}"
     assert "Traceback" not in err, err

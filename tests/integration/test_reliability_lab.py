@@ -29,7 +29,7 @@ from pathlib import Path
 import pytest
 
 from clearstack import secrets as secret_store
-from dataset_servers import FINALIZED, api_tasks
+from dataset_servers import FINALIZED, api_tasks, frozen, reaped
 from testhosts import (CLI, changed, clearstack, failures, host_exec, secrets_in_controller_files, secrets_in_host_files,
                        standin_bundle, standin_lab)
 
@@ -164,7 +164,7 @@ def ingest_with_fault(lab: Lab, name: str, fault: str, timeout: float = 300) -> 
                threading.Thread(target=lambda: out.append(proc.stdout.read()), daemon=True)]
     for reader in readers:
         reader.start()
-    try:
+    with reaped(proc):
         deadline = time.monotonic() + EVIDENCE_TIMEOUT_S
         while True:
             try:
@@ -175,19 +175,12 @@ def ingest_with_fault(lab: Lab, name: str, fault: str, timeout: float = 300) -> 
                 raise AssertionError(f"the ingest ended without {INGEST_UNDER_WAY!r}:\n{''.join(err_lines)[-3000:]}")
             if INGEST_UNDER_WAY in line:
                 break
-        os.killpg(proc.pid, signal.SIGSTOP)
-        try:
+        with frozen(proc):
             drafts = [task for task in lab_tasks(lab).values() if task["name"] == name]
             assert len(drafts) == 1 and drafts[0]["status"] not in FINALIZED, \
                 f"the fault would not land mid-ingest: the API holds {[(t['id'], t['status']) for t in drafts]}"
             host_exec(lab.host, fault)
-        finally:
-            os.killpg(proc.pid, signal.SIGCONT)
         rc = proc.wait(timeout=timeout)
-    finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(timeout=30)
     for reader in readers:
         reader.join(timeout=30)
     return FaultedRun(rc, "".join(out), "".join(err_lines), drafts[0])
