@@ -282,7 +282,8 @@ def test_the_clearml_api_restarted_during_an_ingest(lab, reliability):
 
 def test_a_read_only_data_directory(lab, reliability):
     row = reliability("A ClearML data directory's disk read-only while `up` must fix its owner",
-                      "`up` fails with a message naming the directory; writable again, `up` converges")
+                      "`up` fails with a message naming the directory and its read-only file system; writable "
+                      "again, `up` converges")
     directory = "/opt/clearml/data/fileserver"
     host_exec(lab.host, f"echo kept > {directory}/reliability-marker")
     # Drift `up` has to repair by writing (an owner), then the directory's disk goes read-only.
@@ -293,8 +294,8 @@ def test_a_read_only_data_directory(lab, reliability):
         rc, report = clearstack("up", lab=lab)
         messages = [f"{task}: {msg}" for task, msg in failures(report).get(lab.host, [])]
         assert rc == 1, messages
-        naming = [m for m in messages if directory in m]
-        assert naming, messages
+        explained = [m for m in messages if f"{directory} is on a read-only file system" in m]
+        assert explained, messages
     finally:
         host_exec(lab.host, f"umount {directory}", check=False)
 
@@ -303,7 +304,7 @@ def test_a_read_only_data_directory(lab, reliability):
     assert any("ClearML data tree" in task for _, task in changed(report)), sorted(changed(report))
     assert host_exec(lab.host, f"stat -c %u:%g {directory}").stdout.strip() == "1000:1000"
     assert host_exec(lab.host, f"cat {directory}/reliability-marker").stdout == "kept\n"
-    row["observed"] = f"`up` exit 1: {naming[0][:220]}; after the unmount `up` repaired the owner (exit 0)"
+    row["observed"] = f"`up` exit 1: {explained[0][:260]}; after the unmount `up` repaired the owner (exit 0)"
     row["data intact"] = True
 
 
