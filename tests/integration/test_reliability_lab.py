@@ -143,10 +143,10 @@ def ingest_with_fault(lab: Lab, name: str, fault: str, timeout: float = 300) -> 
     """Ingest PROJECT/name and put `fault` in place (a shell line on the lab host) while the version exists but
     is not finalized yet.
 
-    What is left of an ingest once its version exists (state upload, finalize, read-back) is over before a
-    fault started then has landed (seen in earlier runs). So once stderr shows INGEST_UNDER_WAY the ingest is frozen
-    (SIGSTOP to its process group); the API must show the version unfinalized; the fault goes in; the
-    ingest goes on (SIGCONT) into it.
+    In earlier runs, what is left of an ingest once its version exists (state upload, finalize, read-back)
+    was over before a fault started at that point had landed. So once stderr shows INGEST_UNDER_WAY the
+    ingest is frozen (SIGSTOP to its process group); the API must show the version unfinalized; the fault
+    goes in; the ingest goes on (SIGCONT) into it.
     """
     proc = subprocess.Popen([str(CLI), *ingest_args(lab, name)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             text=True, env=_dataset_env(lab), stdin=subprocess.DEVNULL, start_new_session=True)
