@@ -30,6 +30,9 @@ import yaml
 
 KEY, SECRET = "CLEARSTACKTESTKEY01", "clearstack-test-secret-0001"
 FINALIZED = {"completed", "published", "stopped", "closed"}  # the task statuses Dataset.list_datasets counts
+# The ClearML SDK prints this on stderr once a version exists (Dataset.create); the rest of an ingest or
+# subset (state upload, finalize, read-back) is still to come.
+VERSION_CREATED = "ClearML results page"
 BUCKET, OUTPUTS = "clearml", "clearml-outputs"
 S3_USER, S3_PASSWORD = "clearstack-test", "minio-test-password-01"
 CLI_TIMEOUT_S = 180

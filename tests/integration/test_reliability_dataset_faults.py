@@ -19,8 +19,8 @@ from pathlib import Path
 
 import pytest
 
-from dataset_servers import (BUCKET, CLEARSTACK, FINALIZED, api_call, api_tasks, error_gist, frozen, reaped,
-                             start_api_standin, stop)
+from dataset_servers import (BUCKET, CLEARSTACK, FINALIZED, VERSION_CREATED, api_call, api_tasks, error_gist, frozen,
+                             reaped, start_api_standin, stop)
 
 RELIABILITY_AREA = "Faults during dataset work (local stand-ins)"
 pytestmark = [pytest.mark.reliability]
@@ -186,9 +186,6 @@ def test_standin_api_restarted_mid_ingest_then_rerun_converges(run, cli_env, api
                        f"{len(abandoned)} abandoned draft left")
     row["data intact"] = True
 
-
-# The ClearML SDK prints this once the version exists (Dataset.create); the rest of the run finishes it.
-VERSION_CREATED = "ClearML results page"
 
 
 def _wait_until_created(proc: subprocess.Popen, stderr_file: Path) -> None:

@@ -29,7 +29,7 @@ from pathlib import Path
 import pytest
 
 from clearstack import secrets as secret_store
-from dataset_servers import FINALIZED, api_tasks, frozen, reaped
+from dataset_servers import FINALIZED, VERSION_CREATED, api_tasks, frozen, reaped
 from testhosts import (CLI, changed, clearstack, failures, host_exec, secrets_in_controller_files, secrets_in_host_files,
                        standin_bundle, standin_lab)
 
@@ -41,9 +41,6 @@ FILES = 30  # demo PNGs in the source prefix
 SOURCE = "reliability/raw/"  # in bucket clearml, which the minio role makes
 OUTPUTS = "reliability/outputs/"  # dataset state through the load balancer too, so a fault there is felt
 PROJECT = "reliability"
-# The ClearML SDK prints this when the dataset version exists: the ingest is under way and still has
-# its state upload, finalize and read-back (all through the load balancer and the API) to do.
-INGEST_UNDER_WAY = "ClearML results page"
 EVIDENCE_TIMEOUT_S = 180
 API_PORT = 8008
 
@@ -144,7 +141,7 @@ def ingest_with_fault(lab: Lab, name: str, fault: str, timeout: float = 300) -> 
     is not finalized yet.
 
     In earlier runs, what is left of an ingest once its version exists (state upload, finalize, read-back)
-    was over before a fault started at that point had landed. So once stderr shows INGEST_UNDER_WAY the
+    was over before a fault started at that point had landed. So once stderr shows VERSION_CREATED the
     ingest is frozen (SIGSTOP to its process group); the API must show the version unfinalized; the fault
     goes in; the ingest goes on (SIGCONT) into it.
     """
@@ -170,10 +167,10 @@ def ingest_with_fault(lab: Lab, name: str, fault: str, timeout: float = 300) -> 
             try:
                 line = lines.get(timeout=max(deadline - time.monotonic(), 0.01))
             except queue.Empty:
-                raise AssertionError(f"no {INGEST_UNDER_WAY!r} within {EVIDENCE_TIMEOUT_S}s") from None
+                raise AssertionError(f"no {VERSION_CREATED!r} within {EVIDENCE_TIMEOUT_S}s") from None
             if line is None:
-                raise AssertionError(f"the ingest ended without {INGEST_UNDER_WAY!r}:\n{''.join(err_lines)[-3000:]}")
-            if INGEST_UNDER_WAY in line:
+                raise AssertionError(f"the ingest ended without {VERSION_CREATED!r}:\n{''.join(err_lines)[-3000:]}")
+            if VERSION_CREATED in line:
                 break
         with frozen(proc):
             drafts = [task for task in lab_tasks(lab).values() if task["name"] == name]
