@@ -37,5 +37,8 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
     tail -n 40 "$venv/pip.log" >&2
     exit 1
   fi
+  # setuptools leaves this build by-product in the source tree (with a copy of the README); the editable
+  # install runs from the venv's dist-info and does not read it.
+  rm -rf "$root/driver/clearstack.egg-info"
   echo "$want" >"$stamp"
 fi
