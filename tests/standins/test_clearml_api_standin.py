@@ -296,6 +296,32 @@ def test_credentials_from_env_with_hocon_quotes(tmp_path):
         start(port=0, environ={})
 
 
+def test_credentials_and_web_users_from_config_files_with_the_environment_on_top(tmp_path):
+    """As clearml-server reads /opt/clearml/config: secure.conf gives `secure`, apiserver.conf `apiserver`;
+    a CLEARML__ variable overrides the file's value."""
+    (tmp_path / "secure.conf").write_text(json.dumps({"credentials": {
+        "ingest": {"role": "user", "user_key": "FILEKEY", "user_secret": "file-secret"},
+        "other": {"user_key": "OTHERKEY", "user_secret": "from-file"}}}))
+    (tmp_path / "apiserver.conf").write_text(json.dumps({"auth": {"fixed_users": {
+        "enabled": True, "pass_hashed": False, "users": [{"username": "admin", "password": "w3b-pass"}]}}}))
+    environ = {"CLEARML_CONFIG_DIR": str(tmp_path),
+               "CLEARML__secure__credentials__other__user_secret": '"from-env"'}
+    running, url = start(port=0, environ=environ)
+    try:
+        assert _call(url, "auth.login", auth=_basic("FILEKEY", "file-secret"))[0] == 200
+        assert _call(url, "auth.login", auth=_basic("admin", "w3b-pass"))[0] == 200
+        assert _call(url, "auth.login", auth=_basic("OTHERKEY", "from-env"))[0] == 200
+        assert _call(url, "auth.login", auth=_basic("OTHERKEY", "from-file"))[0] == 401
+    finally:
+        running.stop()
+    # Without CLEARML_CONFIG_DIR an explicit environ reads no directory (not the machine's /opt/clearml/config).
+    with pytest.raises(ValueError, match="no credentials"):
+        start(port=0, environ={})
+    (tmp_path / "services.conf").write_text("auth { x: 1 }")  # HOCON the stand-in does not parse
+    with pytest.raises(ValueError, match="services.conf.*JSON"):
+        start(port=0, environ=environ)
+
+
 FIXED_USERS = json.dumps([{"username": "admin", "password": "p@ss:word", "name": "Admin"},
                           {"username": "viewer", "password": "v1ewer"}])
 FIXED_ENV = {"CLEARML__apiserver__auth__fixed_users__enabled": "true",
@@ -351,7 +377,7 @@ def test_fixed_users_alone_are_enough_to_start_and_are_validated():
     finally:
         running.stop()
     for bad in ("not json", '{"username": "admin"}', '[{"username": "admin"}]'):
-        with pytest.raises(ValueError, match="fixed_users__users"):
+        with pytest.raises(ValueError, match=r"fixed_users\.users"):
             start(port=0, environ={**FIXED_ENV, "CLEARML__apiserver__auth__fixed_users__users": bad})
     # As the role's env file writes it: pass_hashed 'false' is fine, true is refused (no bcrypt in the stdlib).
     running, url = start(port=0, environ={**FIXED_ENV, "CLEARML__apiserver__auth__fixed_users__pass_hashed": "false"})

@@ -1,8 +1,9 @@
 """Credentials and tokens, the way the real apiserver handles them (stdlib only).
 
-Credentials come from the same environment variables the real apiserver reads at start-up,
-``CLEARML__secure__credentials__<name>__{user_key,user_secret,role,display_name}``. Nothing is
-built in: the stock server's public default keys are accepted only if someone configures them.
+Credentials and web logins come from the same settings the real apiserver reads at start-up,
+``secure.credentials.<name>.{user_key,user_secret,role,display_name}`` and
+``apiserver.auth.fixed_users``, in config files or ``CLEARML__...`` environment variables (config.py).
+Nothing is built in: the stock server's public default keys are accepted only if someone configures them.
 
 Tokens are HS256 JWTs. The SDK decodes them WITHOUT checking the signature and reads
 ``api_version``, ``server_version`` and ``exp``; we sign and check them so a forged or stale token
@@ -15,13 +16,13 @@ import base64
 import hashlib
 import hmac
 import json
-import os
 import time
 from dataclasses import dataclass
 from typing import Mapping
 
-ENV_PREFIX = "CLEARML__secure__credentials__"
-FIXED_USERS_ENV = "CLEARML__apiserver__auth__fixed_users__"
+from .config import section
+
+FIXED_USERS = "apiserver.auth.fixed_users"
 COMPANY_ID = "d1bd92a3b039400cbafc60a7a5b1e52b"  # the real server's default company id
 COMPANY_NAME = "clearml"
 DEFAULT_TOKEN_TTL_SEC = 30 * 24 * 3600
@@ -53,20 +54,12 @@ def _unquote(value: str) -> str:
     return value
 
 
-def credentials_from_env(environ: Mapping[str, str] | None = None) -> dict[str, User]:
-    """Return {access_key: User} for every complete credentials entry in the environment."""
-    environ = os.environ if environ is None else environ
-    entries: dict[str, dict[str, str]] = {}
-    prefix = ENV_PREFIX.lower()
-    for var, value in environ.items():
-        if not var.lower().startswith(prefix):
-            continue
-        # The field is what follows the last "__"; everything before it is the user's name.
-        name, sep, field = var[len(ENV_PREFIX):].rpartition("__")
-        if not sep or not name:
-            continue
-        entries.setdefault(name, {})[field.lower()] = _unquote(value)
-    return users_from_entries(entries)
+def credentials_from_config(config: Mapping) -> dict[str, User]:
+    """{access_key: User} for every complete entry of ``secure.credentials`` (config.py assembles it from the
+    config files and the environment, as the real server does)."""
+    entries = section(config, "secure", "credentials")
+    return users_from_entries({name: {field: _unquote(str(value)) for field, value in fields.items()}
+                               for name, fields in entries.items() if isinstance(fields, Mapping)})
 
 
 def users_from_entries(entries: Mapping[str, Mapping[str, str]]) -> dict[str, User]:
@@ -81,31 +74,34 @@ def users_from_entries(entries: Mapping[str, Mapping[str, str]]) -> dict[str, Us
     return users
 
 
-def fixed_users_from_env(environ: Mapping[str, str] | None = None) -> dict[str, User]:
-    """Return {username: User} for the web login users of ``CLEARML__apiserver__auth__fixed_users__*``.
+def _flag(value: object) -> bool:
+    return value is True or _unquote(str(value)).lower() in ("true", "yes", "on", "1")
 
-    ``__enabled`` must be true and ``__users`` a JSON list (JSON is valid HOCON) of
+
+def fixed_users_from_config(config: Mapping) -> dict[str, User]:
+    """{username: User} for the web login users of ``apiserver.auth.fixed_users``.
+
+    ``enabled`` must be true and ``users`` a list (a JSON string from the environment) of
     {"username", "password", "name"?}; with fixed users off the list is ignored, as by the real server.
     """
-    environ = os.environ if environ is None else environ
-    values = {k[len(FIXED_USERS_ENV):].lower(): v for k, v in environ.items()
-              if k.lower().startswith(FIXED_USERS_ENV.lower())}
-    if _unquote(values.get("enabled", "")).lower() not in ("true", "yes", "on", "1"):
+    fixed = section(config, "apiserver", "auth", "fixed_users")
+    if not _flag(fixed.get("enabled", "")):
         return {}
-    if _unquote(values.get("pass_hashed", "")).lower() in ("true", "yes", "on", "1"):
+    if _flag(fixed.get("pass_hashed", "")):
         # bcrypt hashes cannot be checked with the standard library: refuse rather than compare wrongly.
-        raise ValueError(f"{FIXED_USERS_ENV}pass_hashed=true is not supported by the stand-in")
-    raw = values.get("users", "").strip()
-    try:
-        entries = json.loads(raw) if raw else []
-    except ValueError as ex:
-        raise ValueError(f"{FIXED_USERS_ENV}users is not a JSON list: {ex}") from None
+        raise ValueError(f"{FIXED_USERS}.pass_hashed=true is not supported by the stand-in")
+    entries = fixed.get("users", [])
+    if isinstance(entries, str):
+        try:
+            entries = json.loads(entries) if entries.strip() else []
+        except ValueError as ex:
+            raise ValueError(f"{FIXED_USERS}.users is not a JSON list: {ex}") from None
     if not isinstance(entries, list):
-        raise ValueError(f"{FIXED_USERS_ENV}users must be a list of {{username, password, name}}")
+        raise ValueError(f"{FIXED_USERS}.users must be a list of {{username, password, name}}")
     users: dict[str, User] = {}
     for entry in entries:
         if not isinstance(entry, dict) or not entry.get("username") or not entry.get("password"):
-            raise ValueError(f"{FIXED_USERS_ENV}users: every entry needs a username and a password")
+            raise ValueError(f"{FIXED_USERS}.users: every entry needs a username and a password")
         username = str(entry["username"])
         # The real server derives a fixed user's id from the name; no clash with credential names.
         user_id = "fixed-" + hashlib.md5(username.encode("utf-8")).hexdigest()

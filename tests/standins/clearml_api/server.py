@@ -19,7 +19,8 @@ import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qsl, urlsplit
 
-from .auth import (Authenticator, AuthError, TokenIssuer, User, credentials_from_env, fixed_users_from_env,
+from . import config as server_config
+from .auth import (Authenticator, AuthError, TokenIssuer, User, credentials_from_config, fixed_users_from_config,
                    users_from_entries)
 from .model import ApiError, Store
 
@@ -201,15 +202,17 @@ def make_server(host: str = "127.0.0.1", port: int = 0, state_file: str | None =
     """Build (not start) a server.
 
     ``credentials``: {name: {"user_key": ..., "user_secret": ..., "role"?, "display_name"?}}; when
-    None they are read from ``CLEARML__secure__credentials__*`` in ``environ`` (default os.environ).
-    Fixed web users (``CLEARML__apiserver__auth__fixed_users__enabled`` / ``__users``) always come
-    from ``environ``.
+    None they are ``secure.credentials`` of the server's settings: the config files of CLEARML_CONFIG_DIR
+    and the ``CLEARML__...`` variables of ``environ`` (default os.environ), as config.py reads them.
+    Fixed web users (``apiserver.auth.fixed_users``) always come from those settings.
     """
-    users = users_from_entries(credentials) if credentials is not None else credentials_from_env(environ)
-    fixed_users = fixed_users_from_env(environ)
+    settings = server_config.load(environ)
+    users = users_from_entries(credentials) if credentials is not None else credentials_from_config(settings)
+    fixed_users = fixed_users_from_config(settings)
     if not users and not fixed_users:
-        raise ValueError("no credentials configured: set CLEARML__secure__credentials__<name>__user_key "
-                         "and __user_secret, or fixed users (the stand-in has no built-in keys)")
+        raise ValueError("no credentials configured: set secure.credentials.<name>.user_key and .user_secret "
+                         "(secure.conf or CLEARML__secure__credentials__...), or fixed users (the stand-in has "
+                         "no built-in keys)")
     store = Store(state_file)
     issuer = TokenIssuer(store.token_secret, API_VERSION, SERVER_VERSION)
     return ApiServer((host, port), store, Authenticator(users, issuer, fixed_users), issuer)
@@ -261,7 +264,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="clearml-api-standin",
         description="ClearML API server stand-in for tests (in memory, optionally kept in a JSON state file). "
-                    "Credentials: CLEARML__secure__credentials__<name>__user_key / __user_secret.")
+                    "Credentials: secure.credentials.<name>.user_key / .user_secret, in secure.conf under "
+                    "CLEARML_CONFIG_DIR (default /opt/trains/config:/opt/clearml/config) or as "
+                    "CLEARML__secure__credentials__<name>__user_key / __user_secret.")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8008, help="0 picks a free port (printed on stdout)")
     parser.add_argument("--state-file", help="JSON file that keeps projects and tasks across restarts")
