@@ -4,12 +4,18 @@ Each run gets a fresh private data dir (mode 0700) that is removed afterwards, s
 artifacts behind; events feed a progress display and a structured result. Secrets reach Ansible as
 a 0600 vars file inside that dir (`-e @file`): never extravars (ansible-runner writes those to
 env/extravars) nor the command line, which only names the file.
+
+ansible-playbook runs under playbook_guard.py, so it ends with the driver however the driver ends, and
+under the inventory's run lock (runlock.py), so no second run starts beside it.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
+import shlex
 import shutil
+import signal
 import sys
 import tempfile
 from collections.abc import Callable
@@ -18,6 +24,7 @@ from pathlib import Path
 
 import ansible_runner
 
+from . import playbook_guard, runlock
 from .paths import ANSIBLE_CFG, PLAYBOOKS, PROJECT_ROOT
 from .secrets import write_vars_file
 
@@ -159,35 +166,51 @@ def run_playbook(
     show_output: bool = False,
     secrets: dict[str, str] | None = None,
     extravars: dict | None = None,
+    lock: runlock.RunLock | None = None,
 ) -> RunResult:
-    """Run playbooks/<playbook> against an inventory and return what happened, per host."""
-    _remove_orphaned_run_dirs()
-    # mkdtemp makes it 0700; the pid in its name lets a later run tell whether its owner is gone.
-    private_dir = tempfile.mkdtemp(prefix=f"{RUN_DIR_PREFIX}{os.getpid()}-")
-    collector = _EventCollector(progress)
-    cmdline = []
-    if secrets:
-        cmdline.append(f"-e @{write_vars_file(Path(private_dir), secrets)}")
-    if check:
-        cmdline.append("--check")
-    if diff:
-        cmdline.append("--diff")
-    try:
-        runner = ansible_runner.run(
-            private_data_dir=private_dir,
-            project_dir=str(PROJECT_ROOT),
-            playbook=str(PLAYBOOKS / playbook),
-            inventory=str(inventory),
-            cmdline=" ".join(cmdline) or None,
-            limit=limit,
-            tags=tags,
-            verbosity=verbosity or None,
-            envvars=_runner_env(),
-            extravars=extravars or None,  # never secrets: ansible-runner writes these to env/extravars
-            event_handler=collector,
-            quiet=not show_output,
-            suppress_env_files=True,
-        )
+    """Run playbooks/<playbook> (or an absolute path) against an inventory and return what happened, per
+    host. Under `lock`, the inventory's run lock the caller holds; without one it takes it (exclusive)."""
+    with contextlib.ExitStack() as stack:
+        if lock is None:
+            lock = stack.enter_context(runlock.acquire(inventory, f"a run of {Path(playbook).name}"))
+        _remove_orphaned_run_dirs()
+        # mkdtemp makes it 0700; the pid in its name lets a later run tell whether its owner is gone.
+        private_dir = tempfile.mkdtemp(prefix=f"{RUN_DIR_PREFIX}{os.getpid()}-")
+        stack.callback(shutil.rmtree, private_dir, ignore_errors=True)
+        lender = stack.enter_context(runlock.lend(lock))
+        collector = _EventCollector(progress)
+        command = ["-m", playbook_guard.__name__, "ansible-playbook"]
+        if secrets:
+            command += ["-e", f"@{write_vars_file(Path(private_dir), secrets)}"]
+        if check:
+            command.append("--check")
+        if diff:
+            command.append("--diff")
+        try:
+            runner = ansible_runner.run(
+                private_data_dir=private_dir,
+                project_dir=str(PROJECT_ROOT),
+                # The guard, which runs ansible-playbook with the rest (ansible-runner appends -i, --limit ...).
+                binary=sys.executable,
+                cmdline=shlex.join([*command, str(PLAYBOOKS / playbook)]),
+                inventory=str(inventory),
+                limit=limit,
+                tags=tags,
+                verbosity=verbosity or None,
+                envvars={**_runner_env(), playbook_guard.DRIVER_ENV: str(os.getpid()),
+                         runlock.SOCKET_ENV: lender.address},
+                extravars=extravars or None,  # never secrets: ansible-runner writes these to env/extravars
+                event_handler=collector,
+                # Without one, ansible-runner takes over SIGTERM/SIGINT for good and answers them by SIGKILLing
+                # the playbook's process group, which orphans the forks (each in a session of its own). Here a
+                # signal raises in this thread instead, and the guard is stopped below.
+                cancel_callback=lambda: False,
+                quiet=not show_output,
+                suppress_env_files=True,
+            )
+        except BaseException as err:  # Ctrl-C, Stopped, a bug: the playbook must not go on alone
+            playbook_guard.stop(lender.borrower, signal.SIGINT if isinstance(err, KeyboardInterrupt) else signal.SIGTERM)
+            raise
         hosts = collector.hosts
         for stat_key, attr in (("ok", "ok"), ("changed", "changed"), ("failures", "failed"),
                                ("dark", "unreachable"), ("skipped", "skipped")):
@@ -195,5 +218,3 @@ def run_playbook(
                 setattr(hosts.setdefault(host, HostResult()), attr, count)
         return RunResult(playbook=playbook, rc=runner.rc, status=runner.status, hosts=hosts,
                          stopped_by_preflight=collector.stopped_by_preflight)
-    finally:
-        shutil.rmtree(private_dir, ignore_errors=True)
