@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import argparse
 import json
+import signal
 import sys
 from dataclasses import asdict
 from pathlib import Path
 
-from . import __version__, dataset_cli, lab_cli, reports
+from . import __version__, dataset_cli, lab_cli, playbook_guard, reports, runlock
 from .paths import DEFAULT_INVENTORY
 from .progress import Progress, summary
 from . import secrets as secret_store
@@ -132,6 +133,8 @@ def _credentials(args: argparse.Namespace) -> int:
 
 PLAYBOOK_OF = {"up": "site.yml", "check": "site.yml", "verify": "verify.yml", "status": "status.yml",
                "down": "down.yml"}
+# Read-only reports share the inventory's run lock with each other; the others hold it alone (runlock.py).
+SHARED_LOCK = {"verify", "status"}
 
 
 def _confirm_delete(args: argparse.Namespace) -> bool:
@@ -181,6 +184,49 @@ def _print_result(result: RunResult, args: argparse.Namespace) -> None:
                   file=sys.stderr)
 
 
+def _run_playbook_verb(args: argparse.Namespace, lock: runlock.RunLock) -> int:
+    if args.verb in ("up", "check"):
+        secrets = secret_store.ensure(args.inventory)
+    else:
+        # verify/status/down never make credentials: they only read what `up` deployed.
+        secrets = secret_store.load(secret_store.store_path(args.inventory))
+    if args.verb == "verify" and not secrets:
+        print(f"clearstack verify: no credentials at {secret_store.store_path(args.inventory)}: nothing was "
+              "deployed from this inventory yet (run `clearstack up`)", file=sys.stderr)
+        return EXIT_ERROR
+    delete = bool(getattr(args, "delete_data", False))
+    progress = Progress()
+    try:
+        result = run_playbook(
+            PLAYBOOK_OF[args.verb],
+            args.inventory,
+            check=args.verb == "check",
+            diff=args.verb == "check",
+            limit=args.limit,
+            tags=args.tags,
+            verbosity=max(args.verbose - 1, 0),
+            progress=None if args.json else progress,
+            show_output=args.verbose > 0,
+            secrets=secrets or None,
+            extravars={"clearml_server_delete_data": True, "minio_delete_data": True} if delete else None,
+            lock=lock,
+        )
+    finally:
+        progress.done()
+    _print_result(result, args)
+    if not result.succeeded:
+        if not args.json:
+            print(f"clearstack {args.verb}: failed (see the FAILED lines above)", file=sys.stderr)
+        return EXIT_ERROR
+    if args.verb == "check":
+        if result.changed and not args.json:
+            print("drift found: `clearstack up` would make the changes listed above")
+        return EXIT_DRIFT if result.changed else EXIT_OK
+    if args.verb == "verify" and not all(row["ok"] for row in reports.checks(result)):
+        return EXIT_UNHEALTHY
+    return EXIT_OK
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if hasattr(args, "handler"):
@@ -200,49 +246,22 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.verb == "credentials":
             return _credentials(args)
-        if args.verb in ("up", "check"):
-            secrets = secret_store.ensure(args.inventory)
-        else:
-            # verify/status/down never make credentials: they only read what `up` deployed.
-            secrets = secret_store.load(secret_store.store_path(args.inventory))
-    except secret_store.SecretStoreError as err:
+        # Taken before the secrets too: two first `up`s at once would each generate and store their own.
+        with runlock.acquire(args.inventory, f"clearstack {args.verb}", shared=args.verb in SHARED_LOCK) as lock, \
+                playbook_guard.stopping():
+            code = _run_playbook_verb(args, lock)
+    except (secret_store.SecretStoreError, runlock.RunLockError) as err:
         print(f"clearstack {args.verb}: {err}", file=sys.stderr)
         return EXIT_ERROR
-    if args.verb == "verify" and not secrets:
-        print(f"clearstack verify: no credentials at {secret_store.store_path(args.inventory)}: nothing was "
-              "deployed from this inventory yet (run `clearstack up`)", file=sys.stderr)
-        return EXIT_ERROR
-    delete = bool(getattr(args, "delete_data", False))
-    progress = Progress()
-    result = run_playbook(
-        PLAYBOOK_OF[args.verb],
-        args.inventory,
-        check=args.verb == "check",
-        diff=args.verb == "check",
-        limit=args.limit,
-        tags=args.tags,
-        verbosity=max(args.verbose - 1, 0),
-        progress=None if args.json else progress,
-        show_output=args.verbose > 0,
-        secrets=secrets or None,
-        extravars={"clearml_server_delete_data": True, "minio_delete_data": True} if delete else None,
-    )
-    progress.done()
-    _print_result(result, args)
-    if not result.succeeded:
-        if not args.json:
-            print(f"clearstack {args.verb}: failed (see the FAILED lines above)", file=sys.stderr)
-        return EXIT_ERROR
-    if args.verb == "check":
-        if result.changed and not args.json:
-            print("drift found: `clearstack up` would make the changes listed above")
-        return EXIT_DRIFT if result.changed else EXIT_OK
-    if args.verb == "verify" and not all(row["ok"] for row in reports.checks(result)):
-        return EXIT_UNHEALTHY
-    if pipeline is not None:
+    except (KeyboardInterrupt, playbook_guard.Stopped) as err:
+        signum = err.signum if isinstance(err, playbook_guard.Stopped) else signal.SIGINT
+        print(f"clearstack {args.verb}: stopped by {signal.Signals(signum).name}; its playbook was stopped too "
+              "(a later run picks up from where the hosts are)", file=sys.stderr)
+        return 128 + signum
+    if code == EXIT_OK and pipeline is not None:
         args.spec, args.handler = pipeline, dataset_cli.run_spec
         return _run_handler_verb(args)
-    return EXIT_OK
+    return code
 
 
 if __name__ == "__main__":
