@@ -307,14 +307,22 @@ def test_a_read_only_data_directory(lab, reliability):
 
 # ---- 3. the driver killed mid-`up` -----------------------------------------------------------------------
 
+KILLED_RUN_GONE_S = 30  # for every process of the killed run to end (its playbook guard stops them in seconds)
+
+
 def test_the_driver_killed_during_up(lab, reliability):
+    from run_processes import MARKER, kill_left, left_after  # tests/run_processes.py: this run's processes only
+
     row = reliability("The driver killed (SIGKILL to its process group) during `up`",
-                      "a later `up` converges and the one after reports 0 changed; no run directory "
-                      "(with its secrets vars file) is left behind")
+                      "a second `up` meanwhile is refused at once, naming the first one's pid; after the kill no "
+                      "process of the run is left on the controller; a later `up` converges and the one after "
+                      "reports 0 changed; no run directory (with its secrets vars file) is left behind")
     sysctl_file = "/etc/sysctl.d/99-clearml.conf"
     host_exec(lab.host, f"rm {sysctl_file} && docker stop clearml-webserver")  # work for `up`
+    marker = f"killed-up-{uuid.uuid4().hex}"
     proc = subprocess.Popen([str(CLI), "up", "-i", str(lab.inventory)], stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL, start_new_session=True)
+                            stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL, start_new_session=True,
+                            env={**os.environ, MARKER: marker})
     try:
         # Evidence it is under way: the kernel layer has put the file back (the ClearML layer comes later).
         deadline = time.monotonic() + EVIDENCE_TIMEOUT_S
@@ -322,10 +330,23 @@ def test_the_driver_killed_during_up(lab, reliability):
             assert proc.poll() is None, f"`up` ended (rc {proc.returncode}) before the kernel layer ran"
             assert time.monotonic() < deadline, f"`up` did not write {sysctl_file} within {EVIDENCE_TIMEOUT_S}s"
             time.sleep(0.5)
+        started = time.monotonic()
+        second = subprocess.run([str(CLI), "up", "-i", str(lab.inventory)], capture_output=True, text=True,
+                                timeout=120, stdin=subprocess.DEVNULL)  # one that waited would wait for the first
+        refused_in = time.monotonic() - started
+        refusal = clear_error(second.stderr, "up")
+        assert second.returncode == 1 and refusal, second.stderr[-2000:]
+        assert f"clearstack up (pid {proc.pid})" in refusal, refusal
+        assert proc.poll() is None, "the first `up` ended before it could be killed mid-run"
     finally:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
         proc.wait(timeout=60)
+        killed = time.monotonic()
+        left_running = left_after(marker, KILLED_RUN_GONE_S)
+        gone_in = time.monotonic() - killed
+        kill_left(marker)  # so that nothing of it runs into the cases after this one, whatever the outcome
+    assert not left_running, f"still running {KILLED_RUN_GONE_S}s after the driver was killed: {left_running}"
     webserver = host_exec(lab.host, "docker inspect -f '{{.State.Status}}' clearml-webserver").stdout.strip()
     left = list(Path(tempfile.gettempdir()).glob(f"clearstack-run-{proc.pid}-*"))
 
@@ -336,9 +357,10 @@ def test_the_driver_killed_during_up(lab, reliability):
     assert host_exec(lab.host, "docker inspect -f '{{.State.Status}}' clearml-webserver").stdout.strip() == "running"
     rc, report = clearstack("up", lab=lab)
     assert rc == 0 and changed(report) == set(), sorted(changed(report))
-    row["observed"] = (f"killed after the kernel layer (webserver {webserver} then); the killed run left "
-                       f"{len(left)} run dir(s), removed by the next `up`, which converged ({len(repaired)} changed "
-                       "task(s)); the one after: 0 changed")
+    row["observed"] = (f"a second `up` meanwhile: exit 1 in {refused_in:.1f}s, naming pid {proc.pid}; killed after "
+                       f"the kernel layer (webserver {webserver} then); no process of the run left {gone_in:.1f}s "
+                       f"after the kill; the killed run left {len(left)} run dir(s), removed by the next `up`, which "
+                       f"converged ({len(repaired)} changed task(s)); the one after: 0 changed")
     row["data intact"] = True
 
 
