@@ -74,7 +74,9 @@ def started(inventory: Path, tmp_path: Path, name: str = "first") -> Iterator[Ru
     with run.stderr.open("w") as err:
         run.proc = subprocess.Popen([sys.executable, "-c", DRIVER, str(PLAYBOOK), str(inventory)], stdin=subprocess.DEVNULL,
                                     stdout=subprocess.DEVNULL, stderr=err, start_new_session=True,
-                                    env={**os.environ, MARKER: run.marker, "TMPDIR": str(tmp)})
+                                    # Ansible's temporary dirs too, which a killed run leaves behind.
+                                    env={**os.environ, MARKER: run.marker, "TMPDIR": str(tmp),
+                                         "ANSIBLE_LOCAL_TEMP": str(tmp / "local"), "ANSIBLE_REMOTE_TMP": str(tmp / "remote")})
     try:
         yield run
     finally:
