@@ -1,0 +1,1 @@
+"""`clearstack images`: images clearstack builds itself on the controller, without any registry."""

@@ -1,0 +1,5 @@
+"""The errors `clearstack images build` reports as one line naming the fix (exit 1), instead of a traceback."""
+
+
+class ImageBuildError(RuntimeError):
+    """An image could not be built; the message is one line that says why and what to do."""
