@@ -9,7 +9,7 @@ import sys
 from dataclasses import asdict
 from pathlib import Path
 
-from . import __version__, dataset_cli, lab_cli, playbook_guard, reports, runlock
+from . import __version__, dataset_cli, images_cli, lab_cli, playbook_guard, reports, runlock
 from .paths import DEFAULT_INVENTORY
 from .progress import Progress, summary
 from . import secrets as secret_store
@@ -97,17 +97,21 @@ def build_parser() -> argparse.ArgumentParser:
 
     dataset_cli.add_parsers(verbs)
     lab_cli.add_parsers(verbs)
+    images_cli.add_parsers(verbs)
     return parser
 
 
 def _run_handler_verb(args: argparse.Namespace) -> int:
-    """A verb that is a Python handler, not a playbook (the dataset verbs, `lab`). dataset_cli.run keeps
-    stdout for the result (SDK chatter goes to stderr); the errors these verbs expect become one line."""
-    from .datasets.errors import DATASET_ERRORS
+    """A verb that is a Python handler, not a playbook (the dataset verbs, `lab`, `images`). dataset_cli.run
+    keeps stdout for the result (SDK chatter goes to stderr); the errors these verbs expect become one line.
+    The dataset errors (importing them imports the ClearML SDK: seconds) are looked up only once one is raised."""
+    def dataset_errors():
+        from .datasets.errors import DATASET_ERRORS
+        return DATASET_ERRORS
 
     try:
         return dataset_cli.run(args)
-    except DATASET_ERRORS as err:
+    except dataset_errors() as err:
         dataset_cli.clear_progress()
         print(f"clearstack {args.verb}: {err}", file=sys.stderr)
         return EXIT_ERROR
