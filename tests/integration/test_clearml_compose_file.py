@@ -1,7 +1,7 @@
 """The clearml_server role's compose project, rendered on the controller: Compose accepts it, it keeps
 upstream's services, ports, bind mounts and environment (differences listed in
-upstream/clearml_server_compose.yml), its secrets stay in 0600 files, and bad input is refused before
-anything is written."""
+upstream/clearml_server_compose.yml), its secrets stay in 0600 files and out of every environment, and
+bad input is refused before anything is written."""
 
 from __future__ import annotations
 
@@ -16,11 +16,15 @@ from pathlib import Path
 
 import pytest
 import yaml
+from clearml.utilities.pyhocon import ConfigFactory
 
 from testhosts import ROOT, playbook_env
 
 UPSTREAM = yaml.safe_load((Path(__file__).parent / "upstream/clearml_server_compose.yml").read_text())
 RENDER = ROOT / "tests/integration/playbooks/render_clearml_server.yml"
+# The data root as the tests' own, so nothing is written into the machine's /opt/clearml; bind mounts
+# are compared with upstream's after putting /opt/clearml back in its place.
+UPSTREAM_ROOT = "/opt/clearml"
 
 
 def _secrets() -> dict[str, str]:
@@ -35,12 +39,16 @@ def _secrets() -> dict[str, str]:
 
 
 def _render(tmp: Path, extra: dict) -> tuple[subprocess.CompletedProcess, Path]:
+    """Validate and render into tmp/compose, with the data root tmp/data (whose config dir the
+    clearml_dirs role would have made)."""
     project = tmp / "compose"
+    (tmp / "data/config").mkdir(parents=True, exist_ok=True)
     inventory = tmp / "hosts.yml"
     inventory.write_text(yaml.safe_dump({"all": {"children": {"clearml_server": {"hosts": {"clearml-host": {
         "ansible_connection": "local", "ansible_python_interpreter": sys.executable}}}}}}))
     values = tmp / "vars.yml"
-    values.write_text(yaml.safe_dump({"clearml_server_project_dir": str(project), **extra}))
+    values.write_text(yaml.safe_dump({"clearml_server_project_dir": str(project),
+                                      "clearml_server_data_root": str(tmp / "data"), **extra}))
     values.chmod(0o600)
     proc = subprocess.run(["ansible-playbook", "-v", "--diff", "-i", str(inventory), "-e", f"@{values}", str(RENDER)],
                           capture_output=True, text=True, timeout=300, cwd=ROOT, env=playbook_env())
@@ -60,6 +68,14 @@ def _compose_config(project: Path) -> dict:
     return json.loads(full.stdout)
 
 
+def _server_config(project: Path) -> dict:
+    """secure.conf and apiserver.conf of the rendered config dir, parsed as HOCON (as clearml-server
+    parses them), keyed by file name as clearml-server keys them."""
+    config_dir = project.parent / "data/config"
+    return {name: ConfigFactory.parse_file(str(config_dir / f"{name}.conf")).as_plain_ordered_dict()
+            for name in ("secure", "apiserver")}
+
+
 @pytest.fixture(scope="module")
 def rendered(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("clearml-compose")
@@ -69,8 +85,9 @@ def rendered(tmp_path_factory):
     return values, proc, project, _compose_config(project)
 
 
-def _bind_mounts(service: dict) -> set[str]:
-    return {f"{v['source']}:{v['target']}" for v in service.get("volumes", []) if v["type"] == "bind"}
+def _bind_mounts(service: dict, root: str) -> set[str]:
+    return {f"{v['source'].replace(root, UPSTREAM_ROOT, 1)}:{v['target']}"
+            for v in service.get("volumes", []) if v["type"] == "bind"}
 
 
 def _ports(service: dict) -> set[str]:
@@ -85,12 +102,12 @@ def test_compose_accepts_the_file_and_keeps_upstream_services(rendered):
 
 @pytest.mark.parametrize("name", [s for s in UPSTREAM["services"] if s != "agent-services"])
 def test_each_service_keeps_upstream_ports_mounts_environment_and_command(rendered, name):
-    _, _, _, config = rendered
+    _, _, project, config = rendered
     ours, theirs = config["services"][name], UPSTREAM["services"][name]
     assert ours["container_name"] == theirs["container_name"]
     assert _ports(ours) == set(theirs["ports"])
-    assert _bind_mounts(ours) == set(theirs["volumes"])
-    assert set(theirs["environment"]) <= set(ours.get("environment", {}))
+    assert _bind_mounts(ours, str(project.parent / "data")) == set(theirs["volumes"])
+    assert set(theirs["environment"]) - set(UPSTREAM["secrets_as_files"]) <= set(ours.get("environment", {}))
     for key in ("command", "entrypoint"):
         assert ours.get(key) == theirs.get(key), key
     if "ulimits" in theirs:
@@ -102,41 +119,71 @@ def test_differences_are_only_the_listed_ones(rendered):
     for name, service in config["services"].items():
         assert service["healthcheck"]["test"], name
         assert ":latest" not in service["image"] and ":" in service["image"], service["image"]
-        extra = set(service.get("environment", {})) - set(UPSTREAM["services"][name]["environment"])
-        # Only what the 0600 env file adds: credentials, the stock-key overrides and the web login.
-        assert all(k.startswith(("CLEARML__secure__", "CLEARML__apiserver__auth__fixed_users__")) for k in extra), extra
+        environment = set(service.get("environment", {}))
+        # No variable of upstream's is added, and none of those that carry secrets is kept.
+        assert environment - set(UPSTREAM["services"][name]["environment"]) == set(), name
+        assert environment & set(UPSTREAM["secrets_as_files"]) == set(), name
+        # The services that read the config files carry the digest that restarts them when a secret changes.
+        reads_config = any(v["target"] == "/opt/clearml/config" for v in service.get("volumes", []))
+        assert set(service.get("labels", {})) == ({"clearstack.config-digest"} if reads_config else set()), name
     assert config["services"]["mongo"]["image"] == "mongo:7.0.22"
     assert config["services"]["apiserver"]["image"] == "clearml/server:2.4.0"
 
 
 def test_stock_public_keys_are_overridden_and_the_web_login_is_fixed(rendered):
-    values, _, _, config = rendered
-    env = config["services"]["apiserver"]["environment"]
-    for user in ("apiserver", "fileserver", "webserver", "tests", "services_agent", "clearstack"):
-        key, secret = env[f"CLEARML__secure__credentials__{user}__user_key"], env[f"CLEARML__secure__credentials__{user}__user_secret"]
-        # HOCON strings: quoted, at least 24 characters inside the quotes.
-        assert key.startswith('"') and key.endswith('"') and len(key) >= 26, user
-        assert secret.startswith('"') and len(secret) >= 34, user
-    assert env["CLEARML__secure__credentials__clearstack__user_key"] == f'"{values["clearml_server_operator_access_key"]}"'
-    assert env["CLEARML__apiserver__auth__fixed_users__enabled"] == "true"
-    users = json.loads(env["CLEARML__apiserver__auth__fixed_users__users"])
-    assert users == [{"username": "admin", "password": values["clearml_server_web_password"], "name": "admin"}]
+    values, _, project, _ = rendered
+    server = _server_config(project)
+    credentials = server["secure"]["credentials"]
+    assert set(credentials) == {"apiserver", "fileserver", "webserver", "tests", "services_agent", "clearstack"}
+    for user, entry in credentials.items():
+        assert len(entry["user_key"]) >= 24 and len(entry["user_secret"]) >= 32, user
+    assert credentials["clearstack"] == {"role": "user", "display_name": "clearstack",
+                                         "user_key": values["clearml_server_operator_access_key"],
+                                         "user_secret": values["clearml_server_operator_secret_key"]}
+    assert credentials["services_agent"] == {"user_key": values["clearml_server_agent_access_key"],
+                                             "user_secret": values["clearml_server_agent_secret_key"]}
+    assert len(server["secure"]["auth"]["token_secret"]) == len(server["secure"]["http"]["session_secret"]["apiserver"]) == 64
+    fixed = server["apiserver"]["auth"]["fixed_users"]
+    assert fixed["enabled"] is True and fixed["pass_hashed"] is False
+    assert fixed["users"] == [{"username": "admin", "password": values["clearml_server_web_password"], "name": "admin"}]
     # Every installation gets its own derived keys: nothing here is the same across two secrets.
-    assert len({env[k] for k in env if k.endswith("__user_key")}) == 6
+    assert len({entry["user_key"] for entry in credentials.values()}) == 6
 
 
-def test_secrets_stay_in_the_0600_env_file(rendered):
-    values, proc, project, _ = rendered
+def _all_secrets(values: dict, project: Path) -> list[str]:
+    """The generated secrets and every key and secret derived from them."""
+    secure = _server_config(project)["secure"]
+    derived = [v for entry in secure["credentials"].values() for k, v in entry.items() if k in ("user_key", "user_secret")]
+    return [*values.values(), *derived, secure["auth"]["token_secret"], secure["http"]["session_secret"]["apiserver"]]
+
+
+def test_secrets_are_in_0600_files_and_in_no_environment(rendered):
+    values, proc, project, config = rendered
     assert stat.S_IMODE(project.stat().st_mode) == 0o700
-    assert stat.S_IMODE((project / "clearml-server.env").stat().st_mode) == 0o600
+    for path in (project / "clearml-server.env", project.parent / "data/config/secure.conf",
+                 project.parent / "data/config/apiserver.conf"):
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600, path
+    # What `docker inspect` of each container would show: its environment, labels, command.
+    resolved = json.dumps(config)
     compose_text = (project / "docker-compose.yml").read_text()
     env_text = (project / "clearml-server.env").read_text()
-    for value in values.values():
-        assert value not in compose_text
+    for value in _all_secrets(values, project):
+        assert value not in resolved and value not in compose_text and value not in env_text
         assert value not in proc.stdout + proc.stderr  # -v --diff output of the run
-    derived = [line.split("=", 1)[1].strip("'\"") for line in env_text.splitlines() if "__user_secret=" in line]
-    for value in derived:
-        assert value not in proc.stdout + proc.stderr
+
+
+def test_a_changed_secret_changes_the_digest_that_restarts_the_services(rendered, tmp_path):
+    values, _, _, config = rendered
+    digest = {name: s.get("labels", {}).get("clearstack.config-digest") for name, s in config["services"].items()}
+    assert digest["apiserver"] == digest["fileserver"] == digest["async_delete"] and len(digest["apiserver"]) == 16
+    same, project = _render(tmp_path / "same", values)
+    assert same.returncode == 0, same.stdout[-3000:]
+    assert _compose_config(project)["services"]["apiserver"]["labels"]["clearstack.config-digest"] == digest["apiserver"]
+    for name in ("clearml_server_operator_secret_key", "clearml_server_web_password"):
+        other = {**values, name: values[name][::-1]}
+        proc, project = _render(tmp_path / name, other)
+        assert proc.returncode == 0, proc.stdout[-3000:]
+        assert _compose_config(project)["services"]["apiserver"]["labels"]["clearstack.config-digest"] != digest["apiserver"], name
 
 
 def test_agent_services_when_enabled_keeps_upstream_mounts(tmp_path):
@@ -144,13 +191,22 @@ def test_agent_services_when_enabled_keeps_upstream_mounts(tmp_path):
     proc, project = _render(tmp_path, {**values, "clearml_server_agent_services_enabled": True,
                                        "clearml_server_agent_services_image": "clearml/clearml-agent-services:1.9.3"})
     assert proc.returncode == 0, proc.stdout[-3000:]
-    service = _compose_config(project)["services"]["agent-services"]
+    config = _compose_config(project)
+    service = config["services"]["agent-services"]
     theirs = UPSTREAM["services"]["agent-services"]
-    assert _bind_mounts(service) == set(theirs["volumes"])
+    conf_path = service["environment"]["CLEARML_CONFIG_FILE"]
+    keys_mount = [v for v in service["volumes"] if v["target"] == conf_path]
+    assert len(keys_mount) == 1 and keys_mount[0]["read_only"] is True
+    assert _bind_mounts(service, str(tmp_path / "data")) - {f"{project}/clearml-agent.conf:{conf_path}"} == set(theirs["volumes"])
     assert service["privileged"] is True
-    assert service["environment"]["CLEARML_API_ACCESS_KEY"] == values["clearml_server_agent_access_key"]
-    assert stat.S_IMODE((project / "clearml-agent-services.env").stat().st_mode) == 0o600
-    assert values["clearml_server_agent_secret_key"] not in (project / "docker-compose.yml").read_text()
+    # The agent reads its keys from the mounted clearml.conf, as the SDK reads api.credentials.
+    agent_conf = ConfigFactory.parse_file(str(project / "clearml-agent.conf"))
+    assert agent_conf["api.credentials.access_key"] == values["clearml_server_agent_access_key"]
+    assert agent_conf["api.credentials.secret_key"] == values["clearml_server_agent_secret_key"]
+    for name in ("clearml-agent-services.env", "clearml-agent.conf"):
+        assert stat.S_IMODE((project / name).stat().st_mode) == 0o600, name
+    for value in values.values():
+        assert value not in json.dumps(config), "a secret is in a service's definition"
 
 
 @pytest.mark.parametrize("override, named", [
