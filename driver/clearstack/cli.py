@@ -31,11 +31,14 @@ def _inventory(value: str) -> Path:
     return path.resolve()
 
 
-def _common(parser: argparse.ArgumentParser) -> None:
+def _common(parser: argparse.ArgumentParser, layers: bool = True) -> None:
+    """The options of the playbook verbs; --tags only where the playbook's tasks carry the layer tags
+    (site.yml): verify.yml, status.yml and down.yml do not, so there it would match nothing and pass."""
     parser.add_argument("-i", "--inventory", type=_inventory, default=DEFAULT_INVENTORY,
                         help="Ansible inventory file or directory (default: inventory/local, this host all-in-one)")
     parser.add_argument("-l", "--limit", help="only these hosts or groups (Ansible --limit pattern)")
-    parser.add_argument("-t", "--tags", help=f"only these layers, comma-separated: {LAYERS}")
+    if layers:
+        parser.add_argument("-t", "--tags", help=f"only these layers, comma-separated: {LAYERS}")
     parser.add_argument("-v", "--verbose", action="count", default=0, help="show Ansible's output (-vv, -vvv for more)")
     parser.add_argument("--json", action="store_true", help="print the result as JSON for machines")
 
@@ -70,19 +73,19 @@ def build_parser() -> argparse.ArgumentParser:
                                           "healthcheck, the API's /debug.ping and a login with the operator's keys. "
                                           f"Exit code {EXIT_OK}: all healthy; {EXIT_UNHEALTHY}: a check failed (listed); "
                                           f"{EXIT_ERROR}: a host could not be asked.")
-    _common(verify)
+    _common(verify, layers=False)
 
     status = verbs.add_parser("status", help="the containers on every host and their state (read only)",
                               description="List every container on the inventory's hosts with its image and "
                                           "state (running, exited, healthy ...), changing nothing.")
-    _common(status)
+    _common(status, layers=False)
 
     down = verbs.add_parser("down", help="stop ClearML and MinIO; data is kept (--delete-data deletes it)",
                             description="Stop the ClearML stack, the S3 load balancer and the MinIO nodes. "
                                         "Containers and data stay; `clearstack up` starts them again. With "
                                         "--delete-data the containers are removed and so are the ClearML data "
                                         "(/opt/clearml/data) and every MinIO drive: it asks first, or takes --yes.")
-    _common(down)
+    _common(down, layers=False)
     down.add_argument("--delete-data", action="store_true",
                       help="also remove the containers and DELETE all ClearML data and every object in MinIO")
     down.add_argument("--yes", action="store_true", help="do not ask before deleting data (for scripts)")
@@ -207,7 +210,7 @@ def _run_playbook_verb(args: argparse.Namespace, lock: runlock.RunLock) -> int:
             check=args.verb == "check",
             diff=args.verb == "check",
             limit=args.limit,
-            tags=args.tags,
+            tags=getattr(args, "tags", None),
             verbosity=max(args.verbose - 1, 0),
             progress=None if args.json else progress,
             show_output=args.verbose > 0,

@@ -30,6 +30,27 @@ def test_version_and_help(capsys):
     assert "0: in sync" in help_text and "2: drift found" in help_text
 
 
+@pytest.mark.parametrize("verb", ["verify", "status", "down"])
+def test_verbs_whose_playbook_has_no_layer_tags_refuse_tags(monkeypatch, capsys, tmp_path, verb):
+    """verify.yml, status.yml and down.yml carry no layer tags: `verify --tags minio` ran 0 checks and
+    passed, `down -t clearml_server` stopped nothing and succeeded. Now refused before any run."""
+    monkeypatch.setattr(cli, "run_playbook", lambda *a, **k: pytest.fail("no run may start"))
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main([verb, "-i", str(tmp_path), "--tags", "minio"])
+    assert exit_info.value.code == 2
+    assert "unrecognized arguments: --tags minio" in capsys.readouterr().err
+
+
+def test_up_and_check_take_layer_tags_to_the_run(monkeypatch, tmp_path):
+    seen = []
+    monkeypatch.setattr(cli, "run_playbook", lambda playbook, inventory, **kw: seen.append(kw["tags"]) or
+                        _fake_run()(playbook, inventory))
+    monkeypatch.setattr(cli.secret_store, "ensure", lambda inventory: {})
+    for verb in ("up", "check"):
+        assert cli.main([verb, "-i", str(tmp_path), "--tags", "docker", "--json"]) == 0
+    assert seen == ["docker", "docker"]
+
+
 def test_missing_inventory_is_refused_before_any_run(monkeypatch, capsys, tmp_path):
     monkeypatch.setattr(cli, "run_playbook", lambda *a, **k: pytest.fail("no run may start"))
     with pytest.raises(SystemExit) as exit_info:
