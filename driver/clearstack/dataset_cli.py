@@ -59,6 +59,14 @@ def _selection(args):
                      fraction=args.fraction, seed=args.seed, listing=listing)
 
 
+def _inventory_arg(parser: argparse.ArgumentParser) -> None:
+    from .paths import DEFAULT_INVENTORY
+
+    parser.add_argument("-i", "--inventory", type=Path, default=DEFAULT_INVENTORY,
+                        help="the inventory `clearstack up` ran on: its clearml.conf is used unless CLEARML_CONFIG_FILE "
+                             "is set (default: inventory/local; without one there, ~/clearml.conf)")
+
+
 def add_parsers(verbs) -> None:
     ingest = verbs.add_parser(
         "ingest", help="register objects of a MinIO bucket as a ClearML dataset (links only, no bytes copied)",
@@ -74,6 +82,7 @@ def add_parsers(verbs) -> None:
     ingest.add_argument("--tag", action="append", help="dataset tag (repeatable)")
     ingest.add_argument("--output-uri", help="where ClearML stores the dataset state (default: the files server)")
     ingest.add_argument("--json", action="store_true", help="print the result as JSON")
+    _inventory_arg(ingest)
     ingest.set_defaults(handler=_ingest)
 
     sub = verbs.add_parser(
@@ -88,6 +97,7 @@ def add_parsers(verbs) -> None:
     sub.add_argument("--tag", action="append", help="dataset tag (repeatable)")
     _selection_args(sub)
     sub.add_argument("--json", action="store_true", help="print the result as JSON")
+    _inventory_arg(sub)
     sub.set_defaults(handler=_subset)
 
     run = verbs.add_parser(
@@ -97,6 +107,7 @@ def add_parsers(verbs) -> None:
     run.add_argument("spec", nargs="?", type=Path, help="pipeline spec (YAML); default: the runbook's example")
     run.add_argument("--s3-endpoint", help="HOST:PORT replacing the endpoint of every source, e.g. clearml-host:9000")
     run.add_argument("--json", action="store_true", help="print the results as JSON")
+    _inventory_arg(run)
     run.set_defaults(handler=run_spec)
 
     demo = verbs.add_parser("demo-data", help="put sample PNG files into a bucket, to have something to ingest",
@@ -106,6 +117,7 @@ def add_parsers(verbs) -> None:
                       help="where to put them (default s3://localhost:9000/clearml/)")
     demo.add_argument("--count", type=_positive_int, default=10, help="how many files (default 10)")
     demo.add_argument("--json", action="store_true", help="print the keys as JSON")
+    _inventory_arg(demo)
     demo.set_defaults(handler=_demo)
 
     datasets = verbs.add_parser("datasets", help="list, show or fetch datasets")
@@ -113,6 +125,7 @@ def add_parsers(verbs) -> None:
     listing = actions.add_parser("list", help="finalized datasets, newest first")
     listing.add_argument("--project", help="only this project")
     listing.add_argument("--json", action="store_true", help="print JSON")
+    _inventory_arg(listing)
     listing.set_defaults(handler=_list)
     for action, text in (("show", "a dataset's versions, parents and files"), ("get", "a complete local copy")):
         parser = actions.add_parser(action, help=text)
@@ -120,6 +133,7 @@ def add_parsers(verbs) -> None:
         parser.add_argument("--project", help="project (with --name: the latest finalized version)")
         parser.add_argument("--name", help="dataset name")
         parser.add_argument("--json", action="store_true", help="print JSON")
+        _inventory_arg(parser)
         if action == "get":
             parser.add_argument("--to", type=Path, help="copy into this new folder (default: ClearML's cache)")
             _selection_args(parser)
@@ -130,7 +144,12 @@ def add_parsers(verbs) -> None:
 
 def run(args) -> int:
     """Run the verb's handler with the SDK's console chatter sent to stderr, so stdout holds only the
-    result (JSON with --json)."""
+    result (JSON with --json). The SDK reads clearml.conf where CLEARML_CONFIG_FILE says, set here
+    before it loads (settings.use_inventory_config) to the one `up` wrote next to the inventory."""
+    if getattr(args, "inventory", None) is not None:
+        from .datasets.settings import use_inventory_config
+
+        use_inventory_config(args.inventory)
     with contextlib.redirect_stdout(sys.stderr):
         result, text = args.handler(args)
     clear_progress()

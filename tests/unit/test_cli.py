@@ -164,3 +164,33 @@ def test_down_keeps_data_unless_asked_and_confirmed(monkeypatch, capsys, tmp_pat
     assert "--yes" in capsys.readouterr().err and len(calls) == 1
     assert cli.main(["down", "-i", str(tmp_path), "--delete-data", "--yes"]) == cli.EXIT_OK
     assert calls[-1][1]["extravars"] == {"clearml_server_delete_data": True, "minio_delete_data": True}
+
+
+@pytest.mark.parametrize("preset, written, expected", [
+    ("", True, "inventory"),      # `up` wrote <inventory>/clearml.conf: the dataset verbs read it
+    ("", False, "home"),          # nothing there: ~/clearml.conf, as the SDK does
+    ("mine", True, "mine"),       # CLEARML_CONFIG_FILE set by the operator wins
+])
+def test_dataset_verbs_read_the_clearml_conf_up_wrote_next_to_the_inventory(monkeypatch, tmp_path, preset, written,
+                                                                            expected):
+    """`up` writes <inventory>/clearml.conf; `ingest` and the other dataset verbs read ~/clearml.conf,
+    so `up` then `ingest` failed with "no ClearML API settings"."""
+    from clearstack import dataset_cli
+    from clearstack.datasets import settings
+
+    inventory = tmp_path / "site"
+    inventory.mkdir()
+    if written:
+        (inventory / "clearml.conf").write_text('api { api_server: "http://clearml-host:8008" }\n')
+    mine = tmp_path / "mine.conf"
+    monkeypatch.setenv("CLEARML_CONFIG_FILE", str(mine) if preset else "")
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    seen = []
+
+    def list_datasets(args):  # what the SDK would be pointed at, without the SDK
+        seen.append(settings.config_file())
+        return {}, ""
+
+    monkeypatch.setattr(dataset_cli, "_list", list_datasets)
+    assert cli.main(["datasets", "list", "-i", str(inventory), "--json"]) == 0
+    assert seen[0] == {"inventory": inventory / "clearml.conf", "home": tmp_path / "home/clearml.conf", "mine": mine}[expected]

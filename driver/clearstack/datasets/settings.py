@@ -1,6 +1,6 @@
 """Where the dataset commands find the ClearML API and the S3 credentials: the clearml.conf that
-`clearstack up` writes for the operator (or CLEARML_CONFIG_FILE), with the usual CLEARML_* variables
-taking precedence, as in the ClearML SDK itself."""
+`clearstack up` writes for the operator next to the inventory (or CLEARML_CONFIG_FILE, else
+~/clearml.conf), with the usual CLEARML_* variables taking precedence, as in the ClearML SDK itself."""
 
 from __future__ import annotations
 
@@ -26,8 +26,19 @@ class S3Credentials:
         return f"S3Credentials(endpoint={self.endpoint!r}, key={self.key!r}, secure={self.secure})"
 
 
+CONFIG_FILE_ENV = "CLEARML_CONFIG_FILE"
+
+
+def use_inventory_config(inventory: Path) -> None:
+    """Point CLEARML_CONFIG_FILE (which the SDK reads too) at <inventory dir>/clearml.conf, where the
+    clearml_client role writes it, unless the variable is set or that file does not exist."""
+    path = (inventory if inventory.is_dir() else inventory.parent) / "clearml.conf"
+    if not os.environ.get(CONFIG_FILE_ENV) and path.is_file():
+        os.environ[CONFIG_FILE_ENV] = str(path.resolve())
+
+
 def config_file() -> Path:
-    return Path(os.environ.get("CLEARML_CONFIG_FILE") or Path.home() / "clearml.conf").expanduser()
+    return Path(os.environ.get(CONFIG_FILE_ENV) or Path.home() / "clearml.conf").expanduser()
 
 
 def _load_config():
