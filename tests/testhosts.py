@@ -208,13 +208,30 @@ def failures(report: dict) -> dict:
 
 # ---- where generated secrets may be --------------------------------------------------------------
 
-# Files allowed to hold a generated secret on a host: the ClearML services' 0600 env file, and the
-# container configurations Docker and its containerd keep (the ClearML services and the MinIO nodes
-# get their credentials as environment variables), all root-only.
-SECRET_HOLDERS_ON_HOST = (r"^/opt/clearml/compose/clearml-server\.env$",
-                          r"^/var/lib/docker/containers/[0-9a-f]{64}/config\.v2\.json$",
-                          r"^/run/containerd/io\.containerd\.runtime\.v2\.task/moby/[0-9a-f]{64}/config\.json$",
-                          r"^/var/lib/containerd/io\.containerd\.metadata\.v1\.bolt/meta\.db$")
+# Files allowed to hold a generated secret on a host, all root-only and 0600: the ClearML services'
+# config files of secrets and the MinIO root credentials files. Nothing transient: no container
+# reads a secret from its environment, so Docker's and containerd's container configs and runc's
+# exec specs hold none.
+SECRET_HOLDERS_ON_HOST = (r"^/opt/clearml/config/(secure|apiserver)\.conf$",
+                          r"^/etc/clearstack/minio/root_(user|password)$")
+
+
+def secrets_in_environments(host: str, stored: dict[str, str]) -> dict[str, list[str]]:
+    """The names of the `stored` secrets a test host shows in `docker inspect` of its containers
+    (environment, labels, command) or in the environment of any of its processes (/proc/PID/environ,
+    the containers' processes included). Names only: the values are never printed."""
+    patterns = "\n".join(sorted(set(stored.values()))) + "\n"
+    sources = {"docker inspect": "docker ps -aq | xargs -r docker inspect",
+               "/proc/*/environ": r"cat /proc/[0-9]*/environ 2>/dev/null | tr '\0' '\n'"}
+    found = {}
+    for source, command in sources.items():
+        proc = subprocess.run(["docker", "exec", "-i", host, "sh", "-c",
+                               f"cat > /run/secret-patterns && {{ {command}; }} | grep -oF -f /run/secret-patterns; "
+                               "rm -f /run/secret-patterns"],
+                              input=patterns, capture_output=True, text=True, timeout=120)
+        hits = set(proc.stdout.split())
+        found[source] = sorted(name for name, value in stored.items() if value in hits)
+    return {source: names for source, names in found.items() if names}
 
 
 def secrets_in_controller_files(values: list[str], since: Path, roots: list[Path], allowed: set[Path]) -> list[Path]:

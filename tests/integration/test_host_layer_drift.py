@@ -21,8 +21,8 @@ import pytest
 from clearstack import secrets as secret_store
 from clearstack.runner import RunResult, run_playbook as run_with_secrets
 from standin_vars import STANDIN_VARS
-from testhosts import (host_exec, secrets_in_controller_files, secrets_in_host_files, standin_bundle, test_hosts,
-                       write_inventory)
+from testhosts import (host_exec, secrets_in_controller_files, secrets_in_environments, secrets_in_host_files,
+                       standin_bundle, test_hosts, write_inventory)
 
 pytestmark = pytest.mark.docker
 
@@ -124,9 +124,14 @@ def test_no_secret_outside_its_stores(converged, tmp_path):
     # Host: every file but the kernel's, container logs included (json-file logs under /var/lib/docker).
     found, unexpected = secrets_in_host_files(host, values)
     assert not unexpected, f"generated secrets found in {unexpected}"
-    assert "/opt/clearml/compose/clearml-server.env" in found  # the scan does see the files that hold them
-    mode = host_exec(host, "stat -c %a /opt/clearml/compose/clearml-server.env").stdout.strip()
-    assert mode == "600"
+    # The scan does see the files that hold them, and they are root's, 0600.
+    holders = ["/opt/clearml/config/secure.conf", "/opt/clearml/config/apiserver.conf",
+               "/etc/clearstack/minio/root_password"]
+    assert set(holders) <= set(found), found
+    modes = host_exec(host, "stat -c '%U %a' " + " ".join(holders)).stdout.split("\n")[:-1]
+    assert modes == ["root 600"] * len(holders), modes
+    # No container gets one as an environment value (nor any process on the host).
+    assert secrets_in_environments(host, stored) == {}
 
 
 def _cli(*args: str, inventory: Path) -> tuple[int, dict]:

@@ -30,8 +30,8 @@ import pytest
 
 from clearstack import secrets as secret_store
 from dataset_servers import FINALIZED, VERSION_CREATED, api_tasks, frozen, reaped
-from testhosts import (CLI, changed, clearstack, failures, host_exec, secrets_in_controller_files, secrets_in_host_files,
-                       standin_bundle, standin_lab)
+from testhosts import (CLI, changed, clearstack, failures, host_exec, secrets_in_controller_files,
+                       secrets_in_environments, secrets_in_host_files, standin_bundle, standin_lab)
 
 pytestmark = [pytest.mark.reliability, pytest.mark.docker]
 
@@ -400,11 +400,13 @@ def test_no_secret_outside_its_stores_after_the_whole_flow(lab, reliability, tmp
 
     found, unexpected = secrets_in_host_files(lab.host, values)
     assert not unexpected, f"generated secrets found on the host in {unexpected}"
-    assert "/opt/clearml/compose/clearml-server.env" in found  # the scan does see the files that hold them
+    assert "/opt/clearml/config/secure.conf" in found  # the scan does see the files that hold them
+    exposed = secrets_in_environments(lab.host, stored)
+    assert exposed == {}, f"secrets in container configurations or process environments: {exposed}"
     assert file_count(lab, "secrets-subset") == 2
     row["observed"] = (f"{len(values)} secrets: none in the output of {', '.join(runs)}; none in controller files "
                        f"changed meanwhile but the 0600 store and clearml.conf; on the host only in "
-                       f"{len(found)} allowed file(s)")
+                       f"{len(found)} allowed file(s), none in `docker inspect` or a /proc/*/environ")
     row["data intact"] = True
 
 
