@@ -48,11 +48,13 @@ done
 
 echo "== pytest: unit, integration, Molecule scenarios"
 # Two workers for two cores; each test file runs on one worker, so a module-scoped test host is made once.
+# Files start in collection order, the slowest first (tests/conftest.py), not by their count of tests.
+# The 25 slowest tests are listed at the end (docs/testing.md keeps a run's list).
 # Tables some tests publish (tests/reports.py) are printed after the run, pass or fail.
 CLEARSTACK_REPORT_DIR=$(mktemp -d)
 export CLEARSTACK_REPORT_DIR
 status=0
-pytest -n 2 --dist loadfile "$@" || status=$?
+pytest -n 2 --dist loadfile --no-loadscope-reorder --durations=25 "$@" || status=$?
 echo
 python tests/reports.py "$CLEARSTACK_REPORT_DIR"
 rm -rf "$CLEARSTACK_REPORT_DIR"

@@ -21,7 +21,28 @@ def _docker_ready() -> str | None:
     return None
 
 
+# The slowest test files, slowest first (from the --durations of a full run, docs/testing.md). The
+# workers take whole files in collection order (scripts/test.sh: --dist loadfile --no-loadscope-reorder),
+# so starting with these keeps a long file from being the last on its worker while the other idles.
+# Order only: every test runs either way.
+SLOW_FILES_FIRST = [
+    "integration/test_lab_stack.py",
+    "integration/test_reliability_lab.py",
+    "integration/test_host_layer_drift.py",
+    "integration/test_molecule_host_roles.py",
+    "integration/test_molecule_service_roles.py",
+    "integration/test_molecule_clearml_server.py",
+    "integration/test_lab.py",
+]
+
+
+def _slow_rank(item) -> int:
+    path = item.nodeid.split("::", 1)[0].removeprefix("tests/")
+    return SLOW_FILES_FIRST.index(path) if path in SLOW_FILES_FIRST else len(SLOW_FILES_FIRST)
+
+
 def pytest_collection_modifyitems(config, items):
+    items.sort(key=_slow_rank)  # stable: the rest keep their order
     needs_docker = [item for item in items if item.get_closest_marker("docker") or item.get_closest_marker("molecule")]
     if not needs_docker:
         return
