@@ -27,7 +27,7 @@ from .secrets import STORE_DIR
 
 LOCK_FILE = "run.lock"
 # Where the guard asks for the lock's descriptor: an abstract unix socket (no file, so no path length
-# limit), "@" standing for its leading NUL, which an environment variable cannot hold.
+# limit), written with "@" in place of its leading NUL, which an environment variable cannot hold.
 SOCKET_ENV = "CLEARSTACK_LOCK_SOCKET"
 # Shared holders only append; the one that finds the file this big keeps the live lines. (A prune that
 # races another reader's start can drop that reader's line: a refusal then names one holder fewer.)
