@@ -14,7 +14,11 @@ STANDIN_VARS = {
     # Test hosts inherit hard limits of nofile 20000 and memlock 8 MiB (ENVIRONMENT.md).
     "clearml_server_elasticsearch_memlock": 4194304,
     "clearml_server_elasticsearch_nofile": 16384,
-    "clearml_server_healthcheck_interval": "2s",
-    "clearml_server_healthcheck_start_period": "5s",
+    # Probed every second while starting, then seldom: each probe is a `docker exec` that costs the
+    # two-core CI machine CPU for as long as a lab lives.
+    "clearml_server_healthcheck_interval": "30s",
+    "clearml_server_healthcheck_start_interval": "1s",
+    "clearml_server_healthcheck_start_period": "60s",
+    "clearml_server_healthcheck_retries": 3,
     "clearml_server_wait_timeout": 180,
 }
