@@ -126,7 +126,7 @@ def test_differences_are_only_the_listed_ones(rendered):
         # The services that read the config files carry the digest that restarts them when a secret changes.
         reads_config = any(v["target"] == "/opt/clearml/config" for v in service.get("volumes", []))
         assert set(service.get("labels", {})) == ({"clearstack.config-digest"} if reads_config else set()), name
-    assert config["services"]["mongo"]["image"] == "mongo:7.0.22"
+    assert config["services"]["mongo"]["image"] == "mongo:8.0.15"
     assert config["services"]["apiserver"]["image"] == "clearml/server:2.4.0"
 
 
