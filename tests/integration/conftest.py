@@ -1,14 +1,14 @@
 import sys
 from pathlib import Path
 
-# tests/testhosts.py and tests/standins/ are shared by the integration tests.
+# tests/testhosts.py, tests/minio_server.py and tests/standins/ are shared by the integration tests.
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import pytest  # noqa: E402
 
 from reports import publish  # noqa: E402
 
-# The dataset tests' servers (MinIO and ClearML API stand-ins) and CLI runner, for any module to use.
+# The dataset tests' servers (real MinIO, the ClearML API stand-in) and CLI runner, for any module to use.
 from dataset_servers import (api_server, clearml_conf, clearstack_conf, cli_env, dead_port, images,  # noqa: E402,F401
                              run, s3_server)
 

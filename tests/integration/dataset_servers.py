@@ -1,6 +1,6 @@
-"""Servers and CLI helpers the dataset tests share: the MinIO stand-in (one node, four drives, which
-checks SigV4 signatures) and the ClearML API stand-in, each its own process on loopback, plus the
-`clearstack` CLI run with a clean environment against them.
+"""Servers and CLI helpers the dataset tests share: the real MinIO server (one node, four drives, erasure
+coded; the release and its binary are tests/minio_server.py's) and the ClearML API stand-in, each its
+own process on loopback, plus the `clearstack` CLI run with a clean environment against them.
 
 tests/integration/conftest.py imports the fixtures, so every integration module can use them;
 module-scoped ones start once per module (and per xdist worker) and are stopped by PID after.
@@ -18,7 +18,6 @@ import subprocess
 import sys
 import textwrap
 import threading
-import time
 import urllib.request
 import uuid
 from collections.abc import Iterator
@@ -27,6 +26,8 @@ from pathlib import Path
 import boto3
 import pytest
 import yaml
+
+import minio_server
 
 KEY, SECRET = "CLEARSTACKTESTKEY01", "clearstack-test-secret-0001"
 FINALIZED = {"completed", "published", "stopped", "closed"}  # the task statuses Dataset.list_datasets counts
@@ -48,38 +49,25 @@ def _free_port() -> int:
 
 @pytest.fixture(scope="module")
 def s3_server(tmp_path_factory):
-    """One MinIO stand-in node with four drives; yields (port, boto3 client); stopped by PID after."""
-    root = tmp_path_factory.mktemp("minio")
-    for i in range(1, 5):
-        (root / f"data{i}").mkdir()
-    port = _free_port()
-    env = {**os.environ, "MINIO_ROOT_USER": S3_USER, "MINIO_ROOT_PASSWORD": S3_PASSWORD}
-    log = (root / "minio.log").open("w")
-    node = subprocess.Popen([sys.executable, "-m", "standins.minio", "server", "--address", f"127.0.0.1:{port}",
-                             f"{root}/data{{1...4}}"], cwd=TESTS_DIR, env=env,
-                            stdout=log, stderr=subprocess.STDOUT)
+    """One real MinIO node with four drives (tests/minio_server.py), the buckets the tests use made in it;
+    yields (port, boto3 client); stopped by PID after, whatever happened."""
+    missing = None
     try:
-        deadline = time.monotonic() + 30
-        while not _healthy(port):
-            assert node.poll() is None and time.monotonic() < deadline, (root / "minio.log").read_text()
-            time.sleep(0.2)
-        client = boto3.client("s3", endpoint_url=f"http://127.0.0.1:{port}", region_name="us-east-1",
+        minio_server.binary()
+    except minio_server.MinioUnavailable as err:
+        missing = str(err)
+    if missing:
+        pytest.fail(missing, pytrace=False)
+    node = minio_server.MinioNode(tmp_path_factory.mktemp("minio"), S3_USER, S3_PASSWORD)
+    try:
+        node.start()
+        client = boto3.client("s3", endpoint_url=f"http://{node.endpoint}", region_name="us-east-1",
                               aws_access_key_id=S3_USER, aws_secret_access_key=S3_PASSWORD)
         client.create_bucket(Bucket=BUCKET)
         client.create_bucket(Bucket=OUTPUTS)
-        yield port, client
+        yield node.port, client
     finally:
-        node.terminate()
-        node.wait(timeout=20)
-        log.close()
-
-
-def _healthy(port: int) -> bool:
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/minio/health/cluster", timeout=2) as resp:
-            return resp.status == 200
-    except OSError:
-        return False
+        node.stop()
 
 
 def start_api_standin(port: int = 0, state_file: Path | None = None) -> tuple[subprocess.Popen, str]:

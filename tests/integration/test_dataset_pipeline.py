@@ -1,8 +1,8 @@
 """The dataset verbs end to end: the real `clearstack` CLI (so the real ClearML SDK and boto3) over
-HTTP against the ClearML API stand-in and the MinIO stand-in (one node with four drives, which
-checks SigV4 signatures), each in its own process on loopback.
+HTTP against the real MinIO server (one node with four drives, erasure coded: tests/minio_server.py)
+and the ClearML API stand-in, each in its own process on loopback.
 
-Stand-ins, not real servers: test names say `standin` where the result depends on them.
+The ClearML API is a stand-in, not the real server: test names say `standin` where the result depends on it.
 """
 
 from __future__ import annotations

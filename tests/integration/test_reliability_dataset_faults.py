@@ -1,5 +1,5 @@
-"""Faults in the middle of dataset work, with the real `clearstack` CLI against the MinIO and ClearML API
-stand-ins (loopback processes, tests/integration/dataset_servers.py): the driver killed mid-ingest,
+"""Faults in the middle of dataset work, with the real `clearstack` CLI against the real MinIO server and
+the ClearML API stand-in (loopback processes, tests/integration/dataset_servers.py): the driver killed mid-ingest,
 the API server restarted mid-ingest, and a subset's new version deleted on the server before the subset
 finalized it. Each time a re-run must converge on exactly one finalized version holding every file.
 
@@ -22,7 +22,7 @@ import pytest
 from dataset_servers import (BUCKET, CLEARSTACK, FINALIZED, VERSION_CREATED, api_call, api_tasks, error_gist, frozen,
                              reaped, start_api_standin, stop)
 
-RELIABILITY_AREA = "Faults during dataset work (local stand-ins)"
+RELIABILITY_AREA = "Faults during dataset work (real MinIO, ClearML API stand-in)"
 pytestmark = [pytest.mark.reliability]
 
 # Enough objects that the window between creating the version and finalizing it is wide enough to

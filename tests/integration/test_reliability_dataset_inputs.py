@@ -1,5 +1,5 @@
-"""Bad inputs to the dataset verbs, through the real `clearstack` CLI against the MinIO and ClearML API
-stand-ins (loopback processes, tests/integration/dataset_servers.py): each is refused with one line
+"""Bad inputs to the dataset verbs, through the real `clearstack` CLI against the real MinIO server and the
+ClearML API stand-in (loopback processes, tests/integration/dataset_servers.py): each is refused with one line
 naming the problem, creates no dataset (not even a draft) and leaves the datasets already there as
 they were.
 """
@@ -12,7 +12,7 @@ import pytest
 
 from dataset_servers import BUCKET, KEY, api_tasks, cli_environment, error_gist, runner
 
-RELIABILITY_AREA = "Bad dataset inputs (local stand-ins)"
+RELIABILITY_AREA = "Bad dataset inputs (real MinIO, ClearML API stand-in)"
 pytestmark = [pytest.mark.reliability]
 
 PNGS = [f"cam{i % 2}/img{i:02d}.png" for i in range(10)]

@@ -1,5 +1,5 @@
-"""Many `clearstack` runs at once against the MinIO and ClearML API stand-ins (loopback processes,
-tests/integration/dataset_servers.py): concurrent gets of one subset each get the whole, right
+"""Many `clearstack` runs at once against the real MinIO server and the ClearML API stand-in (loopback
+processes, tests/integration/dataset_servers.py): concurrent gets of one subset each get the whole, right
 bytes, and concurrent ingests into different datasets do not mix their files up.
 """
 
@@ -13,7 +13,7 @@ import pytest
 
 from dataset_servers import BUCKET, api_tasks, error_gist
 
-RELIABILITY_AREA = "Load (local stand-ins)"
+RELIABILITY_AREA = "Load (real MinIO, ClearML API stand-in)"
 pytestmark = [pytest.mark.reliability]
 
 GETS, INGESTS = 20, 5

@@ -1,6 +1,6 @@
 import pytest
 
-from clearstack.datasets.source import SourceError, parse_s3_url
+from clearstack.datasets.source import SourceError, parse_s3_url, sdk_output_uri
 
 
 def test_full_url():
@@ -26,3 +26,15 @@ def test_bucket_root():
 def test_bad_urls_are_refused_with_the_fix(url, hint):
     with pytest.raises(SourceError, match=hint):
         parse_s3_url(url)
+
+
+@pytest.mark.parametrize("given,sdk_gets", [
+    ("s3://127.0.0.1:9000/clearml/raw/clearml-outputs/", "s3://127.0.0.1:9000/clearml/raw/clearml-outputs"),
+    ("s3://127.0.0.1:9000/clearml-outputs//", "s3://127.0.0.1:9000/clearml-outputs"),
+    ("s3://127.0.0.1:9000/clearml-outputs/clearml", "s3://127.0.0.1:9000/clearml-outputs/clearml"),
+    (None, None),
+    ("", ""),
+])
+def test_output_uri_reaches_the_sdk_without_trailing_slashes(given, sdk_gets):
+    # The SDK appends "/<name>": a trailing slash gives keys like "out//x", which MinIO refuses.
+    assert sdk_output_uri(given) == sdk_gets

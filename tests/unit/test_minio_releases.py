@@ -317,3 +317,50 @@ def test_build_that_overruns_is_stopped(tmp_path, monkeypatch):
         _run_fake_build(tmp_path, monkeypatch, "60", "0", timeout_s=2)
     assert "did not finish in 2 s" in str(err.value) and minio_build.BUILD_TIMEOUT_ENV in str(err.value)
     assert minio_build.time.monotonic() - started < 20
+
+
+# ------------------------------------------------------------------- the binary alone (no Docker)
+
+def _no_docker_no_go(monkeypatch):
+    def refuse(*args, **kwargs):
+        raise AssertionError("ensure_binary must not need Docker, nor Go for a cached binary")
+    monkeypatch.setattr(minio_build, "_docker", refuse)
+    monkeypatch.setattr(minio_build, "find_go", refuse)
+
+
+def test_ensure_binary_reuses_an_intact_cached_binary_without_go_or_docker(tmp_path, monkeypatch):
+    here = _binary_cache(tmp_path)
+    monkeypatch.setenv(minio_build.CACHE_ENV, str(tmp_path))
+    _no_docker_no_go(monkeypatch)
+    said: list[str] = []
+    result = minio_build.ensure_binary(SEPT.tag, said.append)
+    assert result.cached and result.binary == str(here / "minio") == str(minio_build.binary_path(SEPT))
+    assert (result.release, result.size, result.module) == (SEPT.tag, len(b"\x7fELF fake minio"), SEPT.module)
+    assert result.sha256 == hashlib.sha256(b"\x7fELF fake minio").hexdigest()
+    assert any("reusing the binary built before" in line for line in said)
+
+
+def test_ensure_binary_compiles_a_missing_or_damaged_binary_and_never_imports_an_image(tmp_path, monkeypatch):
+    here = _binary_cache(tmp_path)
+    (here / "minio").write_bytes(b"\x7fELF damaged minio")  # build.json no longer matches
+    monkeypatch.setenv(minio_build.CACHE_ENV, str(tmp_path))
+    monkeypatch.setattr(minio_build, "_docker", lambda *a, **k: pytest.fail("ensure_binary ran docker"))
+    compiled: list[str] = []
+
+    def fake_compile(release, cache, say, started):
+        compiled.append(release.tag)
+        assert (minio_build.release_dir(release, cache) / ".lock").exists(), "compiled without the release's lock"
+        return {"release": release.tag, "module": release.module, "commit": "07c3a429bfed433e49018cb0f78a52145d4bedeb",
+                "size": 7, "sha256": "ab" * 32, "go": "go1.26.8"}
+
+    monkeypatch.setattr(minio_build, "compile_binary", fake_compile)
+    result = minio_build.ensure_binary(SEPT.tag)
+    assert compiled == [SEPT.tag] and not result.cached
+    assert (result.commit, result.go, result.size) == ("07c3a429bfed433e49018cb0f78a52145d4bedeb", "go1.26.8", 7)
+
+
+def test_ensure_binary_refuses_an_unknown_release_before_touching_the_cache(tmp_path, monkeypatch):
+    monkeypatch.setenv(minio_build.CACHE_ENV, str(tmp_path / "cache"))
+    with pytest.raises(releases.UnknownRelease):
+        minio_build.ensure_binary("RELEASE.2024-01-01T00-00-00Z")
+    assert not (tmp_path / "cache").exists()

@@ -13,7 +13,7 @@ from . import sdk
 from .listing import ListingError, list_objects
 from .plan import Entry, dataset_path, plan_ingest
 from .settings import check_api_settings, s3_credentials
-from .source import parse_s3_url
+from .source import parse_s3_url, sdk_output_uri
 
 
 class IngestError(RuntimeError):
@@ -62,7 +62,7 @@ def ingest(source_url: str, project: str, name: str, *, wildcards: list[str] | N
     from clearml import Dataset  # imported late: the SDK reads its configuration at import time
 
     dataset = Dataset.create(dataset_name=name, dataset_project=project, dataset_tags=tags or None,
-                             parent_datasets=[parent.id] if parent else None, output_uri=output_uri)
+                             parent_datasets=[parent.id] if parent else None, output_uri=sdk_output_uri(output_uri))
     with sdk.finishing(dataset.id, f"{project}/{name}", "ingest", IngestError):
         sdk.apply_links(dataset, plan.add, plan.remove)
         dataset.upload(show_progress=False)

@@ -53,3 +53,15 @@ def parse_s3_url(url: str) -> S3Source:
     if prefix and not prefix.endswith("/"):
         prefix += "/"
     return S3Source(host=match["host"], port=port, bucket=bucket, prefix=prefix)
+
+
+def sdk_output_uri(uri: str | None) -> str | None:
+    """An output URI (where ClearML keeps a dataset's state) as the SDK must get it: without trailing
+    slashes. The SDK appends "/<name>" itself (its write check uploads and deletes
+    "<uri>/.clearml.<uuid>.test"), so "s3://HOST:9000/bucket/out/" would make keys with an empty segment
+    ("out//..."), which MinIO refuses (XMinioInvalidObjectName: "Object name contains unsupported
+    characters") and the SDK then reports as "Insufficient permissions (delete failed)"."""
+    if not uri:
+        return uri
+    trimmed = uri.strip().rstrip("/")
+    return trimmed or uri

@@ -16,6 +16,8 @@
    server ...` runs `minio server ...` (upstream's image runs `minio` through its entrypoint too).
    Labels name the release, the module version, the commit and the recipe.
 
+ensure_binary stops after step 2 (no Docker): the binary alone, for a node run straight on the machine.
+
 Cached: an image of the tag whose labels name the same release, module version and recipe means
 nothing to do (no Go, no network); a cached binary whose build.json matches is only re-imported.
 Two builds of one release at once: the second waits for the first (a lock file), then finds it cached.
@@ -114,6 +116,22 @@ class BuildResult:
     image_cached: bool    # the image was there: nothing was done
     module: str           # github.com/minio/minio@v0.0.0-...
     commit: str           # the commit stamped as CommitID (full, or the table's short one)
+    go: str | None        # the toolchain that built the binary
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class BinaryResult:
+    release: str
+    binary: str           # <cache>/minio/<release>/minio
+    size: int             # bytes of the binary
+    sha256: str
+    seconds: float
+    cached: bool          # an intact binary of this release and recipe was there: nothing was compiled
+    module: str           # github.com/minio/minio@v0.0.0-...
+    commit: str           # the commit stamped as CommitID
     go: str | None        # the toolchain that built the binary
 
     def as_dict(self) -> dict:
@@ -260,6 +278,11 @@ def cache_dir() -> Path:
 
 def release_dir(release: Release, cache: Path | None = None) -> Path:
     return (cache or cache_dir()) / "minio" / release.tag
+
+
+def binary_path(release: Release, cache: Path | None = None) -> Path:
+    """Where the stamped binary of a release is kept, built or not (see cached_binary)."""
+    return release_dir(release, cache) / "minio"
 
 
 def _sha256(path: Path) -> str:
@@ -556,6 +579,31 @@ def _locked(here: Path, say: Say, timeout_s: float) -> Iterator[None]:
         yield
 
 
+def _binary(release: Release, cache: Path, say: Say, started: float) -> tuple[dict, bool]:
+    """build.json of the release's binary, compiled unless an intact one is cached; (meta, was cached).
+    The caller holds the release's lock."""
+    meta = cached_binary(release, cache)
+    if meta:
+        say(f"reusing the binary built before at {binary_path(release, cache)} (built by {meta.get('go')})")
+        return meta, True
+    return compile_binary(release, cache, say, started), False
+
+
+def ensure_binary(tag: str | None = None, say: Say = lambda msg: None) -> BinaryResult:
+    """The stamped server binary of a release, compiled only when the cache holds no intact one of it:
+    `build` without the image, so no Docker engine is needed (a node run straight on the machine, as the
+    dataset tests do). Go is needed only when it compiles. Same cache, same lock as `build`."""
+    started = time.monotonic()
+    release = releases.by_tag(tag or releases.DEFAULT_RELEASE)
+    cache = cache_dir()
+    timeout_s = float(os.environ.get(BUILD_TIMEOUT_ENV) or BUILD_TIMEOUT_S)
+    with _locked(release_dir(release, cache), say, timeout_s):
+        meta, cached = _binary(release, cache, say, started)
+    return BinaryResult(release.tag, str(binary_path(release, cache)), int(meta["size"]), meta["sha256"],
+                        round(time.monotonic() - started, 2), cached, release.module, meta["commit"],
+                        meta.get("go"))
+
+
 def build(tag: str | None = None, say: Say = lambda msg: None) -> BuildResult:
     started = time.monotonic()
     release = releases.by_tag(tag or releases.DEFAULT_RELEASE)
@@ -574,12 +622,7 @@ def build(tag: str | None = None, say: Say = lambda msg: None) -> BuildResult:
                                int(labels.get(f"{LABEL}binary-size") or 0), int(info.get("Size") or 0),
                                round(time.monotonic() - started, 2), True, True, release.module,
                                labels.get(f"{LABEL}commit") or release.commit, labels.get(f"{LABEL}go") or None)
-        meta = cached_binary(release, cache)
-        binary_cached = meta is not None
-        if meta:
-            say(f"reusing the binary built before at {here / 'minio'} (built by {meta.get('go')})")
-        else:
-            meta = compile_binary(release, cache, say, started)
+        meta, binary_cached = _binary(release, cache, say, started)
         image_id = import_image(release, here / "minio", meta, say)
         if info and info.get("Id") != image_id:
             # The image this tag named before (another recipe): removed unless something still uses it
