@@ -32,6 +32,8 @@ leftover_nets=$(docker network ls --filter label=clearstack.lab-host --format '{
 lab/build-host-image.sh
 # Built here, once, before tests on two workers could both start building it.
 tests/images/build-standin-image.sh >/dev/null
+# The real MinIO server the dataset tests run (compiled from its Go module once per machine, then cached).
+tests/images/build-minio.sh >/dev/null
 
 export PATH="$root/.venv/bin:$PATH" ANSIBLE_FORCE_COLOR=0 NO_COLOR=1 CLEARSTACK_REQUIRE_DOCKER=1
 
