@@ -118,6 +118,22 @@ def test_standin_get_fetches_the_subset_and_fails_on_a_missing_object(run, image
     assert not (tmp_path / "copy2").exists(), "a partial folder was left behind"
 
 
+def test_standin_get_of_a_subset_into_the_cache_names_a_missing_object(run, images):
+    """Into the SDK's cache, a subset's copy is merged from its parent's links: one object gone there made
+    the SDK raise "Dataset merging failed" and the CLI print a traceback (issue 16, defect 10)."""
+    source, _, delete = images
+    project = _project()
+    _ingest(run, source, project)
+    rc, sub, err = run("subset", "--parent-project", project, "--parent-name", "ds", "--name", "pair",
+                       "--wildcard", "img0[67].png")
+    assert rc == 0, err
+    delete("cam1/img07.png")
+    rc, _, err = run("datasets", "get", "--id", sub["dataset_id"])
+    assert "Traceback" not in err, err
+    assert rc == 1, err
+    assert "1 of 2 file(s) could not be fetched: imagens/cam1/img07.png" in err, err
+
+
 # Bad inputs (bad URLs, buckets, wildcards, credentials, parents, selections) are in
 # test_reliability_dataset_inputs.py.
 
