@@ -10,7 +10,7 @@ import uuid
 
 import pytest
 
-from dataset_servers import BUCKET, KEY, api_tasks, cli_environment, error_gist, runner
+from dataset_servers import BUCKET, KEY, api_call, api_tasks, cli_environment, error_gist, runner
 
 RELIABILITY_AREA = "Bad dataset inputs (real MinIO, ClearML API stand-in)"
 pytestmark = [pytest.mark.reliability]
@@ -33,7 +33,11 @@ def kept(s3_server, api_server, clearml_conf, tmp_path_factory):
     assert rc == 0, err
     rc, child, err = run("subset", "--parent-id", parent["dataset_id"], "--name", "four", "--max-count", "4")
     assert rc == 0, err
-    kept = {"source": source, "parent": parent["dataset_id"], "child": child["dataset_id"]}
+    kept = {"source": source, "parent": parent["dataset_id"], "child": child["dataset_id"],
+            # A task that is no dataset, and a dataset's task left a draft (status created), as the API holds them.
+            "plain_task": api_call(api_server, "tasks.create", {"name": "not-a-dataset", "type": "training"})["id"],
+            "draft": api_call(api_server, "tasks.create", {"name": "draft-ds", "type": "data_processing",
+                                                           "system_tags": ["dataset"]})["id"]}
     kept["snapshot"] = _snapshot(run, api_server, kept)
     assert len(kept["snapshot"]["list"]["datasets"]) == 2 and kept["snapshot"]["shown"]["files"] == 10
     return kept
@@ -75,6 +79,12 @@ CASES = {
     "unknown-parent-id": ("subset of a parent id that does not exist",
                           lambda k, p, t: ["subset", "--parent-id", uuid.uuid4().hex, "--name", p, "--max-count", "1"],
                           "no dataset with id"),
+    "parent-is-not-a-dataset": ("subset of a parent id that names a task, not a dataset",
+                                lambda k, p, t: ["subset", "--parent-id", k["plain_task"], "--name", p, "--max-count", "1"],
+                                "is a ClearML task ('not-a-dataset'), not a dataset"),
+    "parent-is-a-draft": ("subset of a parent dataset that was never finalized",
+                          lambda k, p, t: ["subset", "--parent-id", k["draft"], "--name", p, "--max-count", "1"],
+                          "is a draft that was never finalized"),
     "unknown-parent-name": ("subset of a parent project/name that does not exist",
                             lambda k, p, t: ["subset", "--parent-project", p, "--parent-name", "nope", "--name", p,
                                              "--max-count", "1"],

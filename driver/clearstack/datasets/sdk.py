@@ -24,6 +24,8 @@ from .settings import check_api_settings, config_file
 
 # The tag add_external_files puts on datasets that hold links (the web UI shows it).
 _EXTERNAL_FILES_TAG = "external files"
+# The system tag of every dataset's task (the SDK's Dataset.__tag): a task without it is no dataset.
+DATASET_SYSTEM_TAG = "dataset"
 
 
 # An unreachable API server keeps the SDK retrying for many minutes: probe it first, bounded.

@@ -31,13 +31,31 @@ def resolve_parent(parent_id: str | None, project: str | None, name: str | None)
         try:
             return Dataset.get(dataset_id=parent_id)
         except ValueError as err:
-            raise SubsetError(f"no dataset with id {parent_id}; `clearstack datasets list` shows the ids") from err
+            raise SubsetError(_not_a_parent(parent_id, err)) from err
     if not (project and name):
         raise SubsetError("name the parent by --parent-id, or by --parent-project and --parent-name")
     parent = sdk.latest(project, name)
     if parent is None:
         raise SubsetError(f"no finalized dataset {project}/{name}; `clearstack datasets list` shows what exists")
     return parent
+
+
+def _not_a_parent(parent_id: str, err: ValueError) -> str:
+    """Why Dataset.get refused an id: no such task, a task that is no dataset, or a dataset never finalized
+    (the SDK refuses drafts), each with what to do; the SDK's own words otherwise."""
+    from clearml import Task
+
+    listed = "`clearstack datasets list` shows the ids"
+    try:
+        task = Task.get_task(task_id=parent_id)
+    except ValueError:
+        return f"no dataset with id {parent_id}; {listed}"
+    if sdk.DATASET_SYSTEM_TAG not in (task.get_system_tags() or []):
+        return f"{parent_id} is a ClearML task ({task.name!r}), not a dataset; {listed}"
+    if task.status == "created":
+        return (f"dataset {parent_id} ({task.name!r}) is a draft that was never finalized: subset a finalized "
+                f"version ({listed}), or ingest it again")
+    return f"dataset {parent_id} cannot be read: {err}"
 
 
 def _same_subset_exists(project: str, name: str, parent_id: str, chosen: list[str]):
