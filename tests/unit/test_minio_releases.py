@@ -298,7 +298,7 @@ def _run_fake_build(tmp_path, monkeypatch, linger: str, rc: str, timeout_s: floa
 
 
 def test_build_output_is_passed_on_with_a_heartbeat_counting_packages(tmp_path, monkeypatch):
-    said = _run_fake_build(tmp_path, monkeypatch, "0.6", "0")
+    said = _run_fake_build(tmp_path, monkeypatch, "1.0", "0")  # five heartbeats' time after the last package
     assert said[0] == "  go: downloading github.com/klauspost/compress v1.18.0"
     assert not any("example/pkg" in line and "..." not in line for line in said), "package names are counted, not shown"
     assert any(line.startswith("  ... ") and "packages compiled" in line for line in said)

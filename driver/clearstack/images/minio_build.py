@@ -348,7 +348,8 @@ def _stream(cmd: list[str], env: dict, cwd: Path, timeout_s: float, say: Say, st
     try:
         while True:
             try:
-                line = lines.get(timeout=1)
+                # Woken for the next heartbeat too, not only by output (a long link prints nothing).
+                line = lines.get(timeout=min(1.0, max(next_beat - time.monotonic(), 0.05)))
             except queue.Empty:
                 line = ""
             if line is None:
