@@ -10,10 +10,22 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
+import sys
 import time
 from pathlib import Path
 
 MARKER = "CLEARSTACK_TEST_RUN"
+
+# Runs argv with SIGINT (and SIGQUIT) as a terminal's foreground job has them: a background job of a
+# non-interactive shell (how CI may start the suite) ignores both, its children inherit that, and a
+# Python started with SIGINT ignored never raises KeyboardInterrupt, so a test's Ctrl-C would be lost.
+_TERMINAL_SIGNALS = ("import os, signal, sys; signal.signal(signal.SIGINT, signal.SIG_DFL); "
+                     "signal.signal(signal.SIGQUIT, signal.SIG_DFL); os.execv(sys.argv[1], sys.argv[1:])")
+
+
+def as_in_a_terminal(argv: list[str]) -> list[str]:
+    """argv run with the signal dispositions of a terminal's foreground job (same pid after the exec)."""
+    return [sys.executable, "-c", _TERMINAL_SIGNALS, *argv]
 
 
 def run_processes(marker: str) -> list[tuple[int, list[str]]]:

@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from testhosts import CLI, changed, clearstack, failures, host_exec, standin_bundle, standin_lab, wait_booted
+from run_processes import as_in_a_terminal
 
 pytestmark = pytest.mark.docker
 
@@ -186,7 +187,7 @@ def test_a_host_powered_off_after_preflight_is_named_and_the_others_finish(lab):
 def test_ctrl_c_during_up_then_up_converges(lab):
     host_exec(lab.host("clearml"), "rm /etc/sysctl.d/99-clearml.conf && docker stop clearml-webserver")
     # Its own process group, signalled as a whole, as a terminal's Ctrl-C reaches clearstack and Ansible.
-    proc = subprocess.Popen([str(CLI), "up", "-i", str(lab.inventory)], stdout=subprocess.DEVNULL,
+    proc = subprocess.Popen(as_in_a_terminal([str(CLI), "up", "-i", str(lab.inventory)]), stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL, start_new_session=True)
     time.sleep(15)  # inside the run: preflight and the first layers take longer than this
     os.killpg(proc.pid, signal.SIGINT)

@@ -20,7 +20,7 @@ import pytest
 import yaml
 
 from clearstack import runlock
-from run_processes import MARKER, kill_left, run_processes
+from run_processes import MARKER, as_in_a_terminal, kill_left, run_processes
 
 PLAYBOOK = Path(__file__).parent / "playbooks" / "sleep.yml"
 UNDER_WAY_S = 180  # for both hosts' module to be sleeping; generous, the machine may be loaded
@@ -72,7 +72,8 @@ def started(inventory: Path, tmp_path: Path, name: str = "first") -> Iterator[Ru
     tmp.mkdir()
     run = Run(proc=None, marker=f"{name}-{uuid.uuid4().hex}", tmp=tmp, stderr=tmp_path / f"{name}.err")
     with run.stderr.open("w") as err:
-        run.proc = subprocess.Popen([sys.executable, "-c", DRIVER, str(PLAYBOOK), str(inventory)], stdin=subprocess.DEVNULL,
+        run.proc = subprocess.Popen(as_in_a_terminal([sys.executable, "-c", DRIVER, str(PLAYBOOK), str(inventory)]),
+                                    stdin=subprocess.DEVNULL,
                                     stdout=subprocess.DEVNULL, stderr=err, start_new_session=True,
                                     # Ansible's temporary dirs too, which a killed run leaves behind.
                                     env={**os.environ, MARKER: run.marker, "TMPDIR": str(tmp),
