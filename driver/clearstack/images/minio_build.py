@@ -285,6 +285,11 @@ def binary_path(release: Release, cache: Path | None = None) -> Path:
     return release_dir(release, cache) / "minio"
 
 
+def _build_timeout() -> float:
+    """Seconds a build (and a wait for another build's lock) may take: $CLEARSTACK_MINIO_BUILD_TIMEOUT or the default."""
+    return float(os.environ.get(BUILD_TIMEOUT_ENV) or BUILD_TIMEOUT_S)
+
+
 def _sha256(path: Path) -> str:
     digest = hashlib.sha256()
     with path.open("rb") as fh:
@@ -298,7 +303,7 @@ def cached_binary(release: Release, cache: Path) -> dict | None:
     here = release_dir(release, cache)
     try:
         meta = json.loads((here / "build.json").read_text())
-        binary = here / "minio"
+        binary = binary_path(release, cache)
         if (meta.get("release"), meta.get("module"), meta.get("recipe")) != (release.tag, release.module,
                                                                               BINARY_RECIPE):
             return None
@@ -407,7 +412,7 @@ def _compile(go: str, version: GoVersion, env: dict, release: Release, here: Pat
     flags = releases.ldflags(release, commit)
     cmd = [go, "install", "-v", "-tags", BUILD_TAGS, "-trimpath", "-ldflags", flags, release.module]
     cache = Path(env["GOMODCACHE"]).parent.parent
-    timeout_s = float(os.environ.get(BUILD_TIMEOUT_ENV) or BUILD_TIMEOUT_S)
+    timeout_s = _build_timeout()
     say(f"building {release.tag} (commit {commit[:12]}): CGO_ENABLED=0 go install -tags {BUILD_TAGS} -trimpath "
         f"{release.module}; caches in {cache / 'go'} (the first build takes minutes)")
     _stream(cmd, env, here, timeout_s, say, started)
@@ -597,7 +602,7 @@ def ensure_binary(tag: str | None = None, say: Say = lambda msg: None) -> Binary
     started = time.monotonic()
     release = releases.by_tag(tag or releases.DEFAULT_RELEASE)
     cache = cache_dir()
-    timeout_s = float(os.environ.get(BUILD_TIMEOUT_ENV) or BUILD_TIMEOUT_S)
+    timeout_s = _build_timeout()
     with _locked(release_dir(release, cache), say, timeout_s):
         meta, cached = _binary(release, cache, say, started)
     return BinaryResult(release.tag, str(binary_path(release, cache)), int(meta["size"]), meta["sha256"],
@@ -612,24 +617,24 @@ def build(tag: str | None = None, say: Say = lambda msg: None) -> BuildResult:
     cache = cache_dir()
     check_docker()
     here = release_dir(release, cache)
-    timeout_s = float(os.environ.get(BUILD_TIMEOUT_ENV) or BUILD_TIMEOUT_S)
+    timeout_s = _build_timeout()
     with _locked(here, say, timeout_s):
         info = inspect_image(image)
         if image_is_current(info, release):
             labels = info["Config"]["Labels"]
-            binary = here / "minio"
+            binary = binary_path(release, cache)
             say(f"{image} is already built ({info['Id'][:19]}): nothing to do")
             return BuildResult(release.tag, image, info["Id"], str(binary) if binary.is_file() else None,
                                int(labels.get(f"{LABEL}binary-size") or 0), int(info.get("Size") or 0),
                                round(time.monotonic() - started, 2), True, True, release.module,
                                labels.get(f"{LABEL}commit") or release.commit, labels.get(f"{LABEL}go") or None)
         meta, binary_cached = _binary(release, cache, say, started)
-        image_id = import_image(release, here / "minio", meta, say)
+        image_id = import_image(release, binary_path(release, cache), meta, say)
         if info and info.get("Id") != image_id:
             # The image this tag named before (another recipe): removed unless something still uses it
             # or another tag names it (no -f), in which case docker refuses and it stays.
             _docker("image", "rm", info["Id"])
         new = inspect_image(image) or {}
-    return BuildResult(release.tag, image, image_id, str(here / "minio"), int(meta["size"]),
+    return BuildResult(release.tag, image, image_id, str(binary_path(release, cache)), int(meta["size"]),
                        int(new.get("Size") or 0), round(time.monotonic() - started, 2), binary_cached, False,
                        release.module, meta["commit"], meta.get("go"))
