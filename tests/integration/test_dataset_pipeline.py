@@ -95,13 +95,19 @@ def test_standin_same_subset_twice_is_one_dataset(run, images):
     assert second["dataset_id"] == first["dataset_id"]
 
 
-def test_standin_get_fetches_the_subset_and_fails_on_a_missing_object(run, images, tmp_path):
-    source, _, delete = images
+def _ingested_pair(run, source, wildcard):
+    """A fresh project's dataset of the source and its subset "pair" of the files matching wildcard."""
     project = _project()
     _ingest(run, source, project)
     rc, sub, err = run("subset", "--parent-project", project, "--parent-name", "ds", "--name", "pair",
-                       "--wildcard", "img0[45].png")
+                       "--wildcard", wildcard)
     assert rc == 0, err
+    return sub
+
+
+def test_standin_get_fetches_the_subset_and_fails_on_a_missing_object(run, images, tmp_path):
+    source, _, delete = images
+    sub = _ingested_pair(run, source, "img0[45].png")
 
     rc, got, err = run("datasets", "get", "--id", sub["dataset_id"], "--to", str(tmp_path / "copy"))
     assert rc == 0, err
@@ -122,11 +128,7 @@ def test_standin_get_of_a_subset_into_the_cache_names_a_missing_object(run, imag
     """Into the SDK's cache, a subset's copy is merged from its parent's links: one object gone there made
     the SDK raise "Dataset merging failed" and the CLI print a traceback (issue 16, defect 10)."""
     source, _, delete = images
-    project = _project()
-    _ingest(run, source, project)
-    rc, sub, err = run("subset", "--parent-project", project, "--parent-name", "ds", "--name", "pair",
-                       "--wildcard", "img0[67].png")
-    assert rc == 0, err
+    sub = _ingested_pair(run, source, "img0[67].png")
     delete("cam1/img07.png")
     rc, _, err = run("datasets", "get", "--id", sub["dataset_id"])
     assert "Traceback" not in err, err
