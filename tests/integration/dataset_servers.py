@@ -195,9 +195,9 @@ def clearstack_conf(tmp_path_factory, s3_server, api_server):
     settings = workdir / "vars.yml"
     settings.write_text(yaml.safe_dump({
         "clearml_client_config_path": str(workdir / "clearml.conf"),
-        "clearml_client_api_host": api_server, "clearml_client_web_host": api_server,
-        "clearml_client_files_host": f"s3://127.0.0.1:{port}/{OUTPUTS}/clearml",
-        "clearml_client_s3_endpoint": f"127.0.0.1:{port}",
+        "clearml_server_api_url": api_server, "clearml_server_web_url": api_server,
+        "clearml_server_files_url": f"s3://127.0.0.1:{port}/{OUTPUTS}/clearml",
+        "minio_s3_endpoint": f"127.0.0.1:{port}",
         # Keys under the secret store's names, as the driver passes them.
         "clearml_operator_access_key": KEY, "clearml_operator_secret_key": SECRET,
         "minio_root_user": S3_USER, "minio_root_password": S3_PASSWORD}))

@@ -54,7 +54,7 @@ def _render(tmp: Path, extra: dict) -> tuple[subprocess.CompletedProcess, Path]:
         "ansible_connection": "local", "ansible_python_interpreter": sys.executable}}}}}}))
     values = tmp / "vars.yml"
     values.write_text(yaml.safe_dump({"clearml_server_project_dir": str(project),
-                                      "clearml_server_data_root": str(tmp / "data"), **extra}))
+                                      "clearml_data_root": str(tmp / "data"), **extra}))
     values.chmod(0o600)
     proc = subprocess.run(["ansible-playbook", "-v", "--diff", "-i", str(inventory), "-e", f"@{values}", str(RENDER)],
                           capture_output=True, text=True, timeout=300, cwd=ROOT, env=playbook_env())

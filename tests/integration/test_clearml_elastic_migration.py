@@ -59,7 +59,7 @@ def _run(tmp: Path, root: Path, *extra: str) -> tuple[subprocess.CompletedProces
     env["ANSIBLE_STDOUT_CALLBACK"] = "ansible.builtin.json"
     # An engine that does not answer: whatever runs on this machine's Docker is never asked or stopped.
     env["DOCKER_HOST"] = f"unix://{tmp}/no-docker.sock"
-    proc = subprocess.run(["ansible-playbook", "-i", str(inventory), "-e", f"clearml_server_data_root={root}",
+    proc = subprocess.run(["ansible-playbook", "-i", str(inventory), "-e", f"clearml_data_root={root}",
                            *extra, str(PLAYBOOK)], capture_output=True, text=True, timeout=300, cwd=ROOT, env=env)
     return proc, json.loads(proc.stdout)
 

@@ -11,6 +11,9 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
 ROLES = sorted(p for p in (ROOT / "roles").iterdir() if p.is_dir())
+# The one home of the values several roles share: no tasks of its own, so no Molecule scenario (every
+# scenario runs it), and its variables are named after what they describe, not after this role.
+SHARED = ROOT / "roles/clearstack_defaults"
 
 
 def _specs(role: Path) -> dict:
@@ -26,7 +29,8 @@ def _defaults(role: Path) -> dict:
 def test_role_has_the_standard_files(role):
     for rel in ("meta/argument_specs.yml", "meta/main.yml", "tasks/main.yml", "README.md"):
         assert (role / rel).exists(), f"{role.name}: missing {rel}"
-    assert (ROOT / "molecule" / role.name / "molecule.yml").exists(), f"{role.name}: no Molecule scenario"
+    if role != SHARED:
+        assert (ROOT / "molecule" / role.name / "molecule.yml").exists(), f"{role.name}: no Molecule scenario"
 
 
 @pytest.mark.parametrize("role", ROLES, ids=lambda p: p.name)
@@ -42,7 +46,8 @@ def test_every_default_is_declared_with_the_same_value(role):
 
 @pytest.mark.parametrize("role", ROLES, ids=lambda p: p.name)
 def test_variables_are_prefixed_with_the_role_name(role):
-    bad = [name for name in _specs(role) if not name.startswith(role.name + "_")]
+    prefixes = ("clearml_", "minio_") if role == SHARED else (role.name + "_",)
+    bad = [name for name in _specs(role) if not name.startswith(prefixes)]
     assert not bad, f"{role.name}: variables without the role prefix: {bad}"
 
 
@@ -51,15 +56,32 @@ def test_role_readme_variable_tables_are_current():
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
 
-def test_preflight_reads_port_defaults_the_roles_have_as_plain_numbers():
-    """Preflight reads the later roles' port defaults from their files, untemplated: each one it names must
-    be there, and a number (a template would read as text, and `| int` would make it 0)."""
+def _literals(value: object) -> str:
+    return yaml.safe_dump(value) if value is not None else ""
+
+
+@pytest.mark.parametrize("role", [r for r in ROLES if r != SHARED], ids=lambda p: p.name)
+def test_no_role_restates_a_shared_value(role):
+    """A port, path or address several roles need lives in clearstack_defaults only: no other role
+    declares one of its variables, or writes one of its values (8008, /opt/clearml, ...) into its own
+    defaults, where it would stay behind when the inventory changes the shared one."""
     import re
 
-    text = (ROOT / "roles/preflight/vars/main.yml").read_text()
-    named = set(re.findall(r"preflight_port_defaults\.(\w+)", text))
-    defaults = {**_defaults(ROOT / "roles/clearml_server"), **_defaults(ROOT / "roles/minio")}
-    assert named >= {"clearml_server_api_port", "clearml_server_web_port", "clearml_server_files_port",
-                     "minio_api_port", "minio_console_port"}, named
-    for name in named:
-        assert isinstance(defaults.get(name), int), f"preflight reads {name}, the roles' default is {defaults.get(name)!r}"
+    shared = _defaults(SHARED)
+    declared = (set(_specs(role)) | set(_defaults(role))) & set(shared)
+    assert not declared, f"{role.name} declares shared variables {sorted(declared)} (their home is clearstack_defaults)"
+    literals = [str(v) for v in shared.values() if "{{" not in str(v)]
+    text = _literals(_defaults(role)) + _literals({k: s.get("default") for k, s in _specs(role).items()})
+    restated = [v for v in literals if re.search(rf"(?<![\w/]){re.escape(v)}(?![\w])", text)]
+    assert not restated, f"{role.name} restates shared values {restated}: derive them from clearstack_defaults"
+
+
+def _plays(path: Path) -> list[dict]:
+    return [play for play in yaml.safe_load(path.read_text()) if "hosts" in play]
+
+
+@pytest.mark.parametrize("playbook", sorted((ROOT / "playbooks").glob("*.yml")), ids=lambda p: p.name)
+def test_every_play_lists_the_shared_defaults_first(playbook):
+    for play in _plays(playbook):
+        roles = [r["role"] if isinstance(r, dict) else r for r in play.get("roles", [])]
+        assert roles[:1] == ["clearstack_defaults"], f"{playbook.name}: play {play['name']!r} starts with {roles[:1]}"
