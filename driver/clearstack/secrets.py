@@ -143,8 +143,8 @@ def _migrate(path: Path, data: dict) -> dict:
     if clash:
         raise SecretStoreError(f"{path} holds {', '.join(clash)} with different values: the first is the name an older "
                                "clearstack used, the second today's, and only one can be the one the running stack "
-                               "uses. Nothing was changed. Fix: delete the line whose value the stack does not use "
-                               "(`clearstack credentials --show` prints both).")
+                               f"uses. Nothing was changed. Fix: edit {path} and delete the line whose value the "
+                               "running stack does not use.")
     migrated = {RENAMED.get(name, name): value for name, value in data.items()}
     _write(path, migrated)
     # Names only, never a value; printed once: the rewritten store has no old name left.
