@@ -2,6 +2,8 @@
 
 Nothing here is ever printed or logged; `clearstack credentials --show` is the one way to read them.
 A value already stored is never replaced, so a re-run cannot lock the operator out of a running stack.
+Each secret has one name: the role variable that uses it (as kolla-ansible's passwords.yml), so the store
+is passed to Ansible as it is, with no file that renames it.
 """
 
 from __future__ import annotations
@@ -10,6 +12,8 @@ import os
 import re
 import secrets
 import string
+import sys
+import tempfile
 from pathlib import Path
 
 import yaml
@@ -17,7 +21,7 @@ import yaml
 STORE_DIR = ".clearstack"
 STORE_FILE = "secrets.yml"
 
-# name -> generator. Keys look like ClearML's own (upper-case access keys, long secrets).
+# role variable -> generator. Keys look like ClearML's own (upper-case access keys, long secrets).
 _ALPHANUM = string.ascii_letters + string.digits
 
 
@@ -28,13 +32,24 @@ def _token(length: int, alphabet: str = _ALPHANUM) -> str:
 GENERATED = {
     "minio_root_user": lambda: "clearstack-" + _token(8, string.ascii_lowercase + string.digits),
     "minio_root_password": lambda: _token(40),
-    "clearml_operator_access_key": lambda: _token(24, string.ascii_uppercase + string.digits),
-    "clearml_operator_secret_key": lambda: _token(48),
-    "clearml_agent_access_key": lambda: _token(24, string.ascii_uppercase + string.digits),
-    "clearml_agent_secret_key": lambda: _token(48),
-    "clearml_web_admin_password": lambda: _token(24),
+    "clearml_server_operator_access_key": lambda: _token(24, string.ascii_uppercase + string.digits),
+    "clearml_server_operator_secret_key": lambda: _token(48),
+    "clearml_server_agent_access_key": lambda: _token(24, string.ascii_uppercase + string.digits),
+    "clearml_server_agent_secret_key": lambda: _token(48),
+    "clearml_server_web_password": lambda: _token(24),
     # The ClearML server derives its overrides of the stock config's public keys from this one.
-    "clearml_server_secret": lambda: _token(64),
+    "clearml_server_internal_secret": lambda: _token(64),
+}
+
+# The names a store written by an older clearstack uses (renamed onto the role variables by a vars file
+# then): load() renames them in place, keeping every value.
+RENAMED = {
+    "clearml_operator_access_key": "clearml_server_operator_access_key",
+    "clearml_operator_secret_key": "clearml_server_operator_secret_key",
+    "clearml_agent_access_key": "clearml_server_agent_access_key",
+    "clearml_agent_secret_key": "clearml_server_agent_secret_key",
+    "clearml_web_admin_password": "clearml_server_web_password",
+    "clearml_server_secret": "clearml_server_internal_secret",
 }
 
 
@@ -105,6 +120,39 @@ def store_path(inventory: Path) -> Path:
     return base / STORE_DIR / STORE_FILE
 
 
+def _write(path: Path, data: dict) -> None:
+    """Replace the store atomically: a 0600 file beside it (mkstemp's mode, set before any byte is written)
+    renamed over it, so there is never a readable or half-written store."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as out:
+            yaml.safe_dump(data, out, default_flow_style=False)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _migrate(path: Path, data: dict) -> dict:
+    """Rename the old names of a store onto the role variables, in place; refuse, before anything is
+    written, a store that holds an old and a new name with different values (which one is in use?)."""
+    old = [name for name in RENAMED if name in data]
+    if not old:
+        return data
+    clash = [f"{name} and {new}" for name in old for new in [RENAMED[name]] if new in data and data[new] != data[name]]
+    if clash:
+        raise SecretStoreError(f"{path} holds {', '.join(clash)} with different values: the first is the name an older "
+                               "clearstack used, the second today's, and only one can be the one the running stack "
+                               f"uses. Nothing was changed. Fix: edit {path} and delete the line whose value the "
+                               "running stack does not use.")
+    migrated = {RENAMED.get(name, name): value for name, value in data.items()}
+    _write(path, migrated)
+    # Names only, never a value; printed once: the rewritten store has no old name left.
+    print(f"clearstack: renamed {len(old)} secrets in {path} to the role variables that use them "
+          f"({', '.join(f'{name} -> {RENAMED[name]}' for name in old)}); every value is kept.", file=sys.stderr)
+    return migrated
+
+
 def load(path: Path) -> dict[str, str]:
     if not path.exists():
         return {}
@@ -114,6 +162,7 @@ def load(path: Path) -> dict[str, str]:
     data = yaml.safe_load(path.read_text()) or {}
     if not isinstance(data, dict):
         raise SecretStoreError(f"{path} is not a mapping of names to secrets; restore it from your backup")
+    data = _migrate(path, data)
     return {str(k): str(v) for k, v in data.items()}
 
 
@@ -132,12 +181,7 @@ def ensure(inventory: Path) -> dict[str, str]:
     if missing:
         path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         os.chmod(path.parent, 0o700)
-        tmp = path.with_suffix(".tmp")
-        # Created 0600 before any byte is written, then renamed over: never a readable or half file.
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as out:
-            yaml.safe_dump({**stored, **missing}, out, default_flow_style=False)
-        os.replace(tmp, path)
+        _write(path, {**stored, **missing})
     return {**stored, **missing}
 
 

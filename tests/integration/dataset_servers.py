@@ -199,7 +199,7 @@ def clearstack_conf(tmp_path_factory, s3_server, api_server):
         "clearml_server_files_url": f"s3://127.0.0.1:{port}/{OUTPUTS}/clearml",
         "minio_s3_endpoint": f"127.0.0.1:{port}",
         # Keys under the secret store's names, as the driver passes them.
-        "clearml_operator_access_key": KEY, "clearml_operator_secret_key": SECRET,
+        "clearml_server_operator_access_key": KEY, "clearml_server_operator_secret_key": SECRET,
         "minio_root_user": S3_USER, "minio_root_password": S3_PASSWORD}))
     root = TESTS_DIR.parent
     proc = subprocess.run([str(Path(sys.executable).parent / "ansible-playbook"), "-i", str(inventory),

@@ -11,6 +11,8 @@ from pathlib import Path
 
 import yaml
 
+from clearstack import secrets as secret_store
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -27,25 +29,23 @@ def test_keys_never_reach_the_output_and_the_file_is_private(tmp_path):
     inventory.parent.mkdir()
     inventory.write_text(yaml.safe_dump({"all": {"children": {"clearml_server": {"hosts": {"localhost": {
         "ansible_connection": "local", "ansible_python_interpreter": sys.executable}}}}}}))
-    # The names of clearstack's secret store, as the driver passes them.
-    keys = {"clearml_operator_access_key": secrets.token_hex(10).upper(),
-            "clearml_operator_secret_key": secrets.token_urlsafe(30),
-            "minio_root_user": secrets.token_hex(8),
-            "minio_root_password": secrets.token_urlsafe(24)}
-    vars_file = tmp_path / "secrets.yml"
-    vars_file.write_text(yaml.safe_dump(keys))
-    vars_file.chmod(0o600)
+    # clearstack's own secret store, passed as the driver passes it: under its names, with nothing renaming them.
+    keys = secret_store.ensure(inventory)
+    vars_file = secret_store.write_vars_file(tmp_path, keys)
 
     first = _run(inventory, vars_file)
     assert first.returncode == 0, first.stdout[-3000:] + first.stderr[-3000:]
     conf = inventory.parent / "clearml.conf"
     assert stat.S_IMODE(conf.stat().st_mode) == 0o600
-    assert all(value in conf.read_text() for value in keys.values())
+    assert all(keys[name] in conf.read_text() for name in ("clearml_server_operator_access_key",
+                                                           "clearml_server_operator_secret_key",
+                                                           "minio_root_user", "minio_root_password"))
 
     used = set(keys.values())
-    keys["clearml_operator_secret_key"] = secrets.token_urlsafe(30)  # a rotated key: the re-run shows a change
-    used.add(keys["clearml_operator_secret_key"])
-    vars_file.write_text(yaml.safe_dump(keys))
+    keys["clearml_server_operator_secret_key"] = secrets.token_urlsafe(30)  # a rotated key: the re-run shows a change
+    used.add(keys["clearml_server_operator_secret_key"])
+    vars_file.unlink()
+    vars_file = secret_store.write_vars_file(tmp_path, keys)
     second = _run(inventory, vars_file)
     assert second.returncode == 0, second.stderr[-3000:]
     assert "changed=1" in second.stdout

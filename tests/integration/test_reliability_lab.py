@@ -186,8 +186,8 @@ def ingest_with_fault(lab: Lab, name: str, fault: str, timeout: float = 300) -> 
 def lab_tasks(lab: Lab) -> dict[str, dict]:
     """Every task the lab's API holds, drafts included, asked with the operator's keys."""
     stored = lab.secrets
-    return api_tasks(f"http://{lab.address}:{API_PORT}", stored["clearml_operator_access_key"],
-                     stored["clearml_operator_secret_key"])
+    return api_tasks(f"http://{lab.address}:{API_PORT}", stored["clearml_server_operator_access_key"],
+                     stored["clearml_server_operator_secret_key"])
 
 
 def api_answers(lab: Lab, timeout_s: float = 90) -> bool:
@@ -432,8 +432,9 @@ def test_stock_keys_and_anonymous_logins_are_refused(lab, reliability):
     assert api_answers(lab)
     before = dataset_verb(lab, "datasets", "list", "--json")
     # Controls: the API does let the right credentials in, so the 401s below are refusals.
-    assert _login(lab, stored["clearml_operator_access_key"], stored["clearml_operator_secret_key"]) == 200
-    assert _login(lab, "admin", stored["clearml_web_admin_password"]) == 200
+    operator = stored["clearml_server_operator_access_key"], stored["clearml_server_operator_secret_key"]
+    assert _login(lab, *operator) == 200
+    assert _login(lab, "admin", stored["clearml_server_web_password"]) == 200
 
     refused = {f"stock {name}": _login(lab, key, secret) for name, (key, secret) in STOCK_KEYS.items()}
     refused["anonymous"] = _login(lab)

@@ -23,12 +23,11 @@ RENDER = ROOT / "tests/integration/playbooks/render_clearml_server.yml"
 
 
 def _secrets() -> dict[str, str]:
+    """The secret store's values, under its names (the role variables), as the driver passes them."""
     token = secrets.token_hex
     return {"clearml_server_operator_access_key": token(12).upper(), "clearml_server_operator_secret_key": token(24),
             "clearml_server_agent_access_key": token(12).upper(), "clearml_server_agent_secret_key": token(24),
             "clearml_server_web_password": token(12), "clearml_server_internal_secret": token(32),
-            # The secret store's names, as the driver passes them to playbooks/clearml_client.yml.
-            "clearml_operator_access_key": token(12).upper(), "clearml_operator_secret_key": token(24),
             "minio_root_user": token(8), "minio_root_password": token(16)}
 
 

@@ -99,6 +99,21 @@ def test_credentials_names_the_files_and_shows_values_only_on_request(capsys, tm
     assert json.loads(capsys.readouterr().out)["values"] == stored
 
 
+def test_credentials_of_an_old_store_name_the_role_variables_and_json_stays_clean(capsys, tmp_path):
+    """A store written before the renaming: `credentials --json` prints the new names on stdout (valid JSON),
+    the one-line note about the renaming on stderr."""
+    from clearstack import secrets as secret_store
+
+    path = secret_store.store_path(tmp_path)
+    path.parent.mkdir(mode=0o700)
+    path.write_text("clearml_operator_access_key: KEY1\nclearml_server_secret: secret-of-the-server\n")
+    path.chmod(0o600)
+    assert cli.main(["credentials", "-i", str(tmp_path), "--json"]) == cli.EXIT_OK
+    said = capsys.readouterr()
+    assert json.loads(said.out)["names"] == ["clearml_server_internal_secret", "clearml_server_operator_access_key"]
+    assert "renamed 2 secrets" in said.err and "secret-of-the-server" not in said.err
+
+
 def test_up_generates_the_secret_store_and_passes_it_privately(monkeypatch, tmp_path):
     seen = {}
 

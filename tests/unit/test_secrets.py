@@ -1,4 +1,6 @@
+import re
 import stat
+from pathlib import Path
 
 import pytest
 import yaml
@@ -26,12 +28,12 @@ def test_later_runs_reuse_and_never_replace_what_is_stored(tmp_path):
     path = store.store_path(tmp_path)
     data = yaml.safe_load(path.read_text())
     data["minio_root_password"] = "kept-by-the-operator"
-    del data["clearml_web_admin_password"]  # a secret added by a newer clearstack
+    del data["clearml_server_web_password"]  # a secret added by a newer clearstack
     path.write_text(yaml.safe_dump(data))
     second = store.ensure(tmp_path)
     assert second["minio_root_password"] == "kept-by-the-operator"
-    assert second["clearml_operator_secret_key"] == first["clearml_operator_secret_key"]
-    assert second["clearml_web_admin_password"] and second["clearml_web_admin_password"] != first["clearml_web_admin_password"]
+    assert second["clearml_server_operator_secret_key"] == first["clearml_server_operator_secret_key"]
+    assert second["clearml_server_web_password"] and second["clearml_server_web_password"] != first["clearml_server_web_password"]
 
 
 def test_an_inventory_file_keeps_its_store_beside_it(tmp_path):
@@ -88,3 +90,88 @@ def test_a_weak_password_edited_into_the_store_is_refused_and_kept(tmp_path):
     with pytest.raises(store.SecretStoreError, match="too weak"):
         store.ensure(tmp_path)
     assert yaml.safe_load(path.read_text()) == data  # nothing stored is lost
+
+
+ROOT = Path(__file__).resolve().parents[2]
+# The store's names before each secret was named after the role variable that uses it -> today's.
+OLD_TO_NEW = {"minio_root_user": "minio_root_user", "minio_root_password": "minio_root_password",
+              "clearml_operator_access_key": "clearml_server_operator_access_key",
+              "clearml_operator_secret_key": "clearml_server_operator_secret_key",
+              "clearml_agent_access_key": "clearml_server_agent_access_key",
+              "clearml_agent_secret_key": "clearml_server_agent_secret_key",
+              "clearml_web_admin_password": "clearml_server_web_password",
+              "clearml_server_secret": "clearml_server_internal_secret"}
+RENAMED = {old: new for old, new in OLD_TO_NEW.items() if old != new}
+
+
+def _old_store(tmp_path):
+    """A store in the old names, written 0600 as the old clearstack did, with a distinct value per name."""
+    path = store.store_path(tmp_path)
+    path.parent.mkdir(mode=0o700)
+    old = {name: f"{name}-value-{i}-Xq7" for i, name in enumerate(OLD_TO_NEW)}
+    path.write_text(yaml.safe_dump(old))
+    path.chmod(0o600)
+    return path, old
+
+
+def _declared_role_variables():
+    names = set()
+    for spec in ROOT.glob("roles/*/meta/argument_specs.yml"):
+        for entry in (yaml.safe_load(spec.read_text())["argument_specs"] or {}).values():
+            names |= set((entry or {}).get("options") or {})
+    return names
+
+
+def test_a_fresh_store_uses_only_the_role_variables_names(tmp_path):
+    """One name per secret: each key of the store is a variable some role declares, none an old name."""
+    values = store.ensure(tmp_path)
+    stored = yaml.safe_load(store.store_path(tmp_path).read_text())
+    assert set(stored) == set(values) == set(store.GENERATED)
+    assert not set(stored) & set(RENAMED)
+    assert set(stored) <= _declared_role_variables(), set(stored) - _declared_role_variables()
+
+
+def test_no_playbook_renames_the_store(tmp_path):
+    """The store reaches the roles as it is: no vars file or play maps an old name onto a role variable."""
+    assert not (ROOT / "playbooks/vars/clearml_server_credentials.yml").exists()
+    for path in [*ROOT.glob("playbooks/**/*.yml"), *ROOT.glob("roles/*/defaults/*.yml"),
+                 *ROOT.glob("roles/*/meta/argument_specs.yml")]:
+        text = path.read_text()
+        assert not [old for old in RENAMED if re.search(rf"\b{old}\b", text)], path
+
+
+def test_an_old_store_is_renamed_in_place_keeping_every_value(tmp_path, capsys):
+    path, old = _old_store(tmp_path)
+    loaded = store.load(path)
+    expected = {OLD_TO_NEW[name]: value for name, value in old.items()}
+    assert loaded == expected
+    assert yaml.safe_load(path.read_text()) == expected  # on disk, not only in memory
+    assert _mode(path) == 0o600
+    assert list(path.parent.iterdir()) == [path]  # no temporary file left beside it
+    # Said once, names only: the next load finds nothing to rename, and nothing regenerates.
+    said = capsys.readouterr()
+    assert "clearml_web_admin_password -> clearml_server_web_password" in said.err
+    assert not [value for value in old.values() if value in said.out + said.err]
+    assert store.ensure(tmp_path) == expected
+    assert capsys.readouterr().err == ""
+
+
+def test_a_store_with_an_old_and_a_new_name_that_differ_is_refused_untouched(tmp_path, capsys):
+    path, old = _old_store(tmp_path)
+    text = yaml.safe_dump({**old, "clearml_server_web_password": "another-value-Zp9"})
+    path.write_text(text)
+    before = path.stat()
+    with pytest.raises(store.SecretStoreError,
+                       match="clearml_web_admin_password and clearml_server_web_password with different values"
+                       ) as refused:
+        store.ensure(tmp_path)
+    assert path.read_text() == text and path.stat().st_mtime_ns == before.st_mtime_ns
+    assert "another-value" not in str(refused.value) and old["clearml_web_admin_password"] not in str(refused.value)
+    assert capsys.readouterr().err == ""
+
+
+def test_an_old_and_a_new_name_with_the_same_value_become_one(tmp_path):
+    path, old = _old_store(tmp_path)
+    path.write_text(yaml.safe_dump({**old, "clearml_server_internal_secret": old["clearml_server_secret"]}))
+    assert store.load(path)["clearml_server_internal_secret"] == old["clearml_server_secret"]
+    assert "clearml_server_secret" not in yaml.safe_load(path.read_text())
