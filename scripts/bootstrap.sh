@@ -9,7 +9,7 @@ with_test=false
 [ "${1:-}" = "--test" ] && with_test=true
 
 need_pkgs=(python3-venv git)
-$with_test && need_pkgs+=(docker.io debootstrap busybox-static)
+$with_test && need_pkgs+=(docker.io debootstrap busybox-static iproute2)
 missing=()
 for p in "${need_pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
