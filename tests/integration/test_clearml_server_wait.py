@@ -55,7 +55,7 @@ def _up(tmp: Path, project: Path, name: str, **extra) -> tuple[subprocess.Comple
     inventory.write_text(yaml.safe_dump({"all": {"children": {"clearml_server": {"hosts": {"clearml-host": {
         "ansible_connection": "local", "ansible_python_interpreter": sys.executable}}}}}}))
     values = {"clearml_server_project_dir": str(project), "clearml_server_project_name": name,
-              "clearml_server_data_root": str(tmp / "data"), **extra}
+              "clearml_data_root": str(tmp / "data"), **extra}
     env = playbook_env()
     env["ANSIBLE_STDOUT_CALLBACK"] = "ansible.builtin.json"
     started = time.monotonic()
