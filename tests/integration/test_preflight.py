@@ -215,12 +215,25 @@ def test_minio_clock_skew(tmp_path, hosts):
     assert "Fix: synchronise the clocks with NTP on every MinIO host" in message
 
 
+def hosts_file_only(host: str) -> contextlib.AbstractContextManager[None]:
+    """The host looks names up in /etc/hosts only (no DNS): it knows itself, not the other test hosts."""
+    return fault(host, "sed -E 's/^hosts:.*/hosts: files/' /etc/nsswitch.conf > /run/nsswitch.files"
+                       " && mount --bind /run/nsswitch.files /etc/nsswitch.conf", "umount /etc/nsswitch.conf")
+
+
 def test_minio_host_cannot_resolve_the_others(tmp_path, hosts):
-    # This host looks names up in /etc/hosts only (no DNS): it knows itself, not the other nodes.
     host = hosts.minio[1]
-    with fault(host, "sed -E 's/^hosts:.*/hosts: files/' /etc/nsswitch.conf > /run/nsswitch.files"
-                     " && mount --bind /run/nsswitch.files /etc/nsswitch.conf", "umount /etc/nsswitch.conf"):
+    with hosts_file_only(host):
         message = refuse(tmp_path, hosts, hosts.good_shape())
     others = [h for h in hosts.minio if h != host]
     assert f"{host} cannot resolve {', '.join(others)}; the MinIO nodes address each other by these names" in message
+    assert f"Fix: add them to DNS or to /etc/hosts on {host}" in message
+
+
+def test_clearml_host_cannot_resolve_the_minio_nodes(tmp_path, hosts):
+    # The load balancer on the ClearML host (host networking) resolves the node names as that host does.
+    host = hosts.clearml
+    with hosts_file_only(host):
+        message = refuse(tmp_path, hosts, hosts.good_shape())
+    assert f"{host} cannot resolve {', '.join(hosts.minio)}; the MinIO load balancer on this ClearML host" in message
     assert f"Fix: add them to DNS or to /etc/hosts on {host}" in message
