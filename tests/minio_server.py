@@ -52,6 +52,17 @@ def binary() -> Path:
     return path
 
 
+def binary_or_fail() -> Path:
+    """binary(), or fail the calling test with its message (no traceback): the suite needs MinIO built."""
+    import pytest
+
+    try:
+        return binary()
+    except MinioUnavailable as err:
+        missing = str(err)
+    pytest.fail(missing, pytrace=False)
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

@@ -51,13 +51,7 @@ def _free_port() -> int:
 def s3_server(tmp_path_factory):
     """One real MinIO node with four drives (tests/minio_server.py), the buckets the tests use made in it;
     yields (port, boto3 client); stopped by PID after, whatever happened."""
-    missing = None
-    try:
-        minio_server.binary()
-    except minio_server.MinioUnavailable as err:
-        missing = str(err)
-    if missing:
-        pytest.fail(missing, pytrace=False)
+    minio_server.binary_or_fail()
     node = minio_server.MinioNode(tmp_path_factory.mktemp("minio"), S3_USER, S3_PASSWORD)
     try:
         node.start()

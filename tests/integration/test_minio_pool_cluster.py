@@ -192,13 +192,7 @@ class NamespaceCluster:
 
 @pytest.fixture
 def cluster(tmp_path):
-    missing = None
-    try:
-        minio_server.binary()
-    except minio_server.MinioUnavailable as err:
-        missing = str(err)
-    if missing:
-        pytest.fail(missing, pytrace=False)
+    minio_server.binary_or_fail()
     if os.geteuid() != 0 or not (shutil.which("unshare") and shutil.which("nsenter") and shutil.which("ip")):
         pytest.fail("this test needs root with unshare, nsenter (util-linux) and ip (iproute2): the project's "
                     "machines have them", pytrace=False)

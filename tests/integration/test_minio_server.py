@@ -18,14 +18,7 @@ USER, PASSWORD = "clearstack-test", "minio-test-password-02"
 
 @pytest.fixture(scope="module")
 def binary():
-    missing = None
-    try:
-        path = minio_server.binary()
-    except minio_server.MinioUnavailable as err:
-        missing = str(err)
-    if missing:
-        pytest.fail(missing, pytrace=False)
-    return path
+    return minio_server.binary_or_fail()
 
 
 def _client(node: minio_server.MinioNode, user: str, password: str):
