@@ -111,11 +111,22 @@ def _failure_message(res: dict) -> str:
     """A failed loop's msg is only "One or more items failed": add what each failed item says (which
     path, which error), or the user is left without the cause."""
     msg = str(res.get("msg", "")).strip()
+    context = res.get("validate_args_context") or {}
+    if res.get("argument_errors") and context.get("type") == "role":
+        return _argument_spec_message(context.get("name", ""), res["argument_errors"])
     items = [item for item in res.get("results") or [] if isinstance(item, dict) and item.get("failed")]
     # Some modules keep the cause apart from msg (file: msg "chown failed", details the OS error).
     details = [f"{item.get('_ansible_item_label', item.get('item', ''))}: {str(item.get('msg', '')).strip()}"
                + (f" ({item['details']})" if item.get("details") else "") for item in items]
     return "; ".join([msg, *details]) if details else msg
+
+
+def _argument_spec_message(role: str, errors: list) -> str:
+    """A role's own argument spec check at its start (ansible-core's "Validation of arguments failed"),
+    worded as preflight words its check of the later roles: which role, which variables, where to fix."""
+    return (f"variables for role {role} do not match its argument spec: {'; '.join(map(str, errors))}. "
+            f"Fix: set them in your inventory (group_vars or host_vars) to the type roles/{role}/README.md gives, "
+            "or remove them to use the defaults.")
 
 
 def _changed(event: dict) -> bool:

@@ -231,20 +231,23 @@ def test_unreachable_host(tmp_path, hosts, reliability):
     row["data intact"] = True
 
 
+# (variable, value, type it wants, the role whose argument spec holds it). A shared value is checked by
+# clearstack_defaults when it starts, a role's own by preflight: both name the role, the variable, the type.
 WRONG_TYPES = [
-    ("minio_api_port", "abc", "int"),
+    ("minio_api_port", "abc", "int", "clearstack_defaults"),
     # A list where a number is expected (a list where a string is expected is converted, not refused).
-    ("minio_drives_per_node", [1, 2], "int"),
+    ("minio_drives_per_node", [1, 2], "int", "minio"),
 ]
 
 
-@pytest.mark.parametrize("name,value,kind", WRONG_TYPES, ids=[c[0] for c in WRONG_TYPES])
-def test_role_variable_of_the_wrong_type(tmp_path, hosts, reliability, name, value, kind):
+@pytest.mark.parametrize("name,value,kind,role", WRONG_TYPES, ids=[c[0] for c in WRONG_TYPES])
+def test_role_variable_of_the_wrong_type(tmp_path, hosts, reliability, name, value, kind, role):
     row = reliability(f"{name}: {value!r} (wants {kind})", "refused at preflight: variable and type named, where to fix it")
     refusal = up_refused(tmp_path, hosts, hosts.good_shape(), all_vars={name: value})
-    assert f"variables for role minio do not match its argument spec: argument '{name}' is of type" in refusal.text, \
+    assert f"variables for role {role} do not match its argument spec: argument '{name}' is of type" in refusal.text, \
         refusal.text
     assert f"unable to convert to {kind}" in refusal.text
-    assert "Fix: set them in your inventory (group_vars or host_vars) to the type roles/minio/README.md gives" in refusal.text
+    assert (f"Fix: set them in your inventory (group_vars or host_vars) to the type roles/{role}/README.md gives"
+            in refusal.text), refusal.text
     row["observed"] = refusal.gist()
     row["data intact"] = True

@@ -155,3 +155,15 @@ def test_a_killed_drivers_run_directory_is_removed_by_the_next_run(inventory, tm
         (path / "secrets.yml").write_text("x: y\n")
     assert run_playbook(str(PLAYBOOK), inventory()).succeeded
     assert sorted(runs.iterdir()) == [live]
+
+
+def test_a_roles_own_argument_spec_check_names_the_role_and_the_fix(inventory):
+    """The shared defaults role checks its types when it starts, before preflight can: the driver words
+    that failure as preflight words its own (role, variable, type, where to fix)."""
+    result = run_playbook(str(PLAYBOOK.parent / "shared_defaults.yml"), inventory(minio_api_port="abc"))
+    ((_task, message),) = result.hosts["localhost"].failed_tasks
+    assert message.startswith("variables for role clearstack_defaults do not match its argument spec: "
+                              "argument 'minio_api_port' is of type str"), message
+    assert "unable to convert to int" in message
+    assert message.endswith("Fix: set them in your inventory (group_vars or host_vars) to the type "
+                            "roles/clearstack_defaults/README.md gives, or remove them to use the defaults."), message
