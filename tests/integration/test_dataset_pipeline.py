@@ -207,3 +207,75 @@ def test_standin_runbook_subset_recipe_next_to_clearstack_subset(run, s3_server,
     assert len(ours_files) == 2 and all(p.count(".png") == 1 for p in ours_files)
     print(f"\nrunbook subset: {len(runbook['subset_files'])} files, e.g. {nested[0]}"
           f"\nclearstack subset: {len(ours_files)} files: {ours_files}")
+
+
+# Another dataset, of files uploaded by the SDK (not links), with its outputs in the bucket given: its
+# state, its file zip and its preview images, as a user's own SDK script makes them.
+_OTHER_DATASET = """
+import sys
+from pathlib import Path
+from clearml import Dataset
+project, name, folder, output_uri = sys.argv[1:5]
+dataset = Dataset.create(dataset_project=project, dataset_name=name, output_uri=output_uri)
+dataset.add_files(folder)
+dataset.upload(show_progress=False)
+dataset.finalize(auto_upload=True)
+print("DATASET", dataset.id)
+"""
+
+
+def test_standin_clearml_outputs_of_any_dataset_and_a_bucket_root_output_uri(run, cli_env, s3_server, tmp_path):
+    """Issue 15, items 1 and 2: an --output-uri at the bucket root (the runbook's) must leave out only
+    ClearML's outputs, not every object; and the outputs another dataset wrote into the source bucket
+    (state, zips, previews under <project>/.datasets/) are never ingested, and the result says so."""
+    import uuid
+
+    port, client = s3_server
+    bucket = f"edges-{uuid.uuid4().hex[:8]}"
+    client.create_bucket(Bucket=bucket)
+    root = f"s3://127.0.0.1:{port}/{bucket}"
+    from clearstack.datasets.demo import png as make_png
+
+    png = make_png(4, 4, (10, 20, 30))
+    user_pngs = ["top1.png", "top2.png", "raw/a.png", "raw/b.png", "raw/deep/c.png"]
+    for key in user_pngs:
+        client.put_object(Bucket=bucket, Key=key, Body=png)
+    project = _project()
+
+    first = _ingest(run, root + "/", project, "mine", "--output-uri", root)
+    assert first["files"] == len(user_pngs) and first["created"], first
+
+    # A dataset of uploaded files writes its outputs into the same bucket, under another project.
+    folder = tmp_path / "local"
+    folder.mkdir()
+    for i in range(3):
+        (folder / f"local{i}.png").write_bytes(png)
+    script = tmp_path / "other_dataset.py"
+    script.write_text(_OTHER_DATASET)
+    proc = subprocess.run([sys.executable, str(script), _project(), "theirs", str(folder), root + "/outputs"],
+                          env=cli_env, capture_output=True, text=True, timeout=CLI_TIMEOUT_S)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    keys = [o["Key"] for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket)
+            for o in page.get("Contents", [])]
+    outputs = [k for k in keys if "/.datasets/" in k]
+    assert any("/metrics/" in k and k.endswith(".png") for k in outputs), keys  # its preview images
+    assert any("/artifacts/" in k for k in outputs), keys  # its state and zip
+
+    # The source holds exactly the user's PNGs; ClearML's (this ingest's state, the other dataset's
+    # previews) are left out, and the result says how many.
+    rc, again, err = run("ingest", root + "/", "--project", project, "--name", "mine", "--wildcard", "*.png",
+                         "--dataset-path", "/imagens")
+    assert rc == 0, err
+    assert again["files"] == len(user_pngs) and not again["created"], again
+    previews = len([k for k in outputs if k.endswith(".png")])
+    assert again["left_out"] == {"ClearML dataset outputs (state, file zips, previews)": previews}, again
+
+    rc, everything, err = run("ingest", root + "/", "--project", project, "--name", "all", "--output-uri", root)
+    assert rc == 0, err
+    assert everything["files"] == len(user_pngs), everything  # no wildcard: no state file, no zip, no preview
+    assert sum(everything["left_out"].values()) == len([k for k in keys if "/.datasets/" in k]), everything
+
+    # `**/` is any number of folders, none included: the top-level PNGs are kept (issue 15, item 6).
+    rc, deep, err = run("ingest", root + "/", "--project", project, "--name", "deep", "--wildcard", "**/*.png")
+    assert rc == 0, err
+    assert deep["files"] == len(user_pngs), deep
