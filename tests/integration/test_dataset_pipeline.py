@@ -11,8 +11,10 @@ import json
 import os
 import subprocess
 import sys
+import uuid
 from pathlib import Path
 
+import pytest
 from dataset_servers import BUCKET, CLI_TIMEOUT_S, _files, _ingest, _project
 
 # The servers (s3_server, api_server, ...) and `run` are fixtures of dataset_servers.py, via conftest.py.
@@ -224,58 +226,68 @@ print("DATASET", dataset.id)
 """
 
 
-def test_standin_clearml_outputs_of_any_dataset_and_a_bucket_root_output_uri(run, cli_env, s3_server, tmp_path):
-    """Issue 15, items 1 and 2: an --output-uri at the bucket root (the runbook's) must leave out only
-    ClearML's outputs, not every object; and the outputs another dataset wrote into the source bucket
-    (state, zips, previews under <project>/.datasets/) are never ingested, and the result says so."""
-    import uuid
+@pytest.fixture
+def own_bucket(s3_server):
+    """A bucket of this test's own (so a bucket-root source holds only what the test put there) with five
+    user PNGs, two of them at the top level; yields (bucket URL without a slash, client, keys)."""
+    from clearstack.datasets.demo import png
 
     port, client = s3_server
     bucket = f"edges-{uuid.uuid4().hex[:8]}"
     client.create_bucket(Bucket=bucket)
-    root = f"s3://127.0.0.1:{port}/{bucket}"
-    from clearstack.datasets.demo import png as make_png
+    keys = ["top1.png", "top2.png", "raw/a.png", "raw/b.png", "raw/deep/c.png"]
+    for key in keys:
+        client.put_object(Bucket=bucket, Key=key, Body=png(4, 4, (10, 20, 30)))
+    return f"s3://127.0.0.1:{port}/{bucket}", client, keys
 
-    png = make_png(4, 4, (10, 20, 30))
-    user_pngs = ["top1.png", "top2.png", "raw/a.png", "raw/b.png", "raw/deep/c.png"]
-    for key in user_pngs:
-        client.put_object(Bucket=bucket, Key=key, Body=png)
+
+def _bucket_keys(client, url: str) -> list[str]:
+    pages = client.get_paginator("list_objects_v2").paginate(Bucket=url.rsplit("/", 1)[-1])
+    return [o["Key"] for page in pages for o in page.get("Contents", [])]
+
+
+def test_standin_an_output_uri_at_the_bucket_root_leaves_out_only_clearml_outputs(run, own_bucket):
+    """Issue 15, item 1: with the runbook's output_uri, the bucket root (no trailing slash), every key
+    "started with" the excluded prefix "" and ingest found nothing."""
+    root, client, user_pngs = own_bucket
     project = _project()
-
     first = _ingest(run, root + "/", project, "mine", "--output-uri", root)
     assert first["files"] == len(user_pngs) and first["created"], first
+    state = [k for k in _bucket_keys(client, root) if k.startswith(f"{project}/.datasets/mine/")]
+    assert state, "the dataset state should have been written at the bucket root"
+    rc, again, err = run("ingest", root + "/", "--project", project, "--name", "mine", "--dataset-path", "/imagens",
+                         "--output-uri", root)  # no wildcard: the state files would match
+    assert rc == 0, err
+    assert again["files"] == len(user_pngs) and not again["created"], again
+    assert again["left_out"] == {"ClearML dataset outputs (state, file zips, previews)": len(state)}, again
 
-    # A dataset of uploaded files writes its outputs into the same bucket, under another project.
+
+def test_standin_outputs_another_dataset_wrote_into_the_source_bucket_are_left_out(run, cli_env, own_bucket, tmp_path):
+    """Issue 15, items 2 and 6: a dataset of uploaded files (not this ingest's, another output URI) wrote
+    its state, zip and preview PNGs into the source bucket; an ingest of '*.png' must count only the
+    user's PNGs and say how many it left out; '**/*.png' keeps the top-level PNGs too."""
+    from clearstack.datasets.demo import png
+
+    root, client, user_pngs = own_bucket
     folder = tmp_path / "local"
     folder.mkdir()
     for i in range(3):
-        (folder / f"local{i}.png").write_bytes(png)
+        (folder / f"local{i}.png").write_bytes(png(4, 4, (i, 0, 0)))
     script = tmp_path / "other_dataset.py"
     script.write_text(_OTHER_DATASET)
     proc = subprocess.run([sys.executable, str(script), _project(), "theirs", str(folder), root + "/outputs"],
                           env=cli_env, capture_output=True, text=True, timeout=CLI_TIMEOUT_S)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
-    keys = [o["Key"] for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket)
-            for o in page.get("Contents", [])]
-    outputs = [k for k in keys if "/.datasets/" in k]
-    assert any("/metrics/" in k and k.endswith(".png") for k in outputs), keys  # its preview images
-    assert any("/artifacts/" in k for k in outputs), keys  # its state and zip
+    outputs = [k for k in _bucket_keys(client, root) if "/.datasets/" in k]
+    previews = [k for k in outputs if "/metrics/" in k and k.endswith(".png")]
+    assert previews and any("/artifacts/" in k for k in outputs), outputs  # its previews, its state and zip
 
-    # The source holds exactly the user's PNGs; ClearML's (this ingest's state, the other dataset's
-    # previews) are left out, and the result says how many.
-    rc, again, err = run("ingest", root + "/", "--project", project, "--name", "mine", "--wildcard", "*.png",
-                         "--dataset-path", "/imagens")
+    project = _project()
+    rc, pngs, err = run("ingest", root + "/", "--project", project, "--name", "pngs", "--wildcard", "*.png")
     assert rc == 0, err
-    assert again["files"] == len(user_pngs) and not again["created"], again
-    previews = len([k for k in outputs if k.endswith(".png")])
-    assert again["left_out"] == {"ClearML dataset outputs (state, file zips, previews)": previews}, again
+    assert pngs["files"] == len(user_pngs), pngs
+    assert pngs["left_out"] == {"ClearML dataset outputs (state, file zips, previews)": len(previews)}, pngs
 
-    rc, everything, err = run("ingest", root + "/", "--project", project, "--name", "all", "--output-uri", root)
-    assert rc == 0, err
-    assert everything["files"] == len(user_pngs), everything  # no wildcard: no state file, no zip, no preview
-    assert sum(everything["left_out"].values()) == len([k for k in keys if "/.datasets/" in k]), everything
-
-    # `**/` is any number of folders, none included: the top-level PNGs are kept (issue 15, item 6).
     rc, deep, err = run("ingest", root + "/", "--project", project, "--name", "deep", "--wildcard", "**/*.png")
     assert rc == 0, err
-    assert deep["files"] == len(user_pngs), deep
+    assert deep["files"] == len(user_pngs), deep  # the two top-level PNGs included
