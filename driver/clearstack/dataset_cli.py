@@ -41,8 +41,15 @@ def _existing_file(value: str) -> Path:
     return path
 
 
+def _matching_help() -> str:
+    from .datasets.selection import MATCHING_HELP
+
+    return MATCHING_HELP
+
+
 def _selection_args(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--wildcard", help="keep files whose name (or path, if it has a /) matches, e.g. '*.png'")
+    parser.add_argument("--wildcard", help="keep files whose name (or path, if it has a /) matches, e.g. '*.png'. "
+                                           + _matching_help())
     parser.add_argument("--prefix", help="keep files under this dataset path, e.g. imagens/raw/")
     parser.add_argument("--max-count", type=_positive_int, help="keep the first N files (sorted by path)")
     parser.add_argument("--sample", type=_positive_int, help="keep a random sample of N files (needs --seed)")
@@ -72,11 +79,15 @@ def add_parsers(verbs) -> None:
         "ingest", help="register objects of a MinIO bucket as a ClearML dataset (links only, no bytes copied)",
         description="List s3://HOST:PORT/BUCKET/PREFIX/, register the matching objects as external links of "
                     "PROJECT/NAME and finalize it. Re-running with an unchanged source creates nothing; new or "
-                    "deleted objects make a child version holding just that difference.")
+                    "deleted objects make a child version holding just that difference. ClearML's own outputs in "
+                    "the bucket (any dataset's state, file zips and previews under <project>/.datasets/) are never "
+                    "registered; the result says how many were left out.")
     ingest.add_argument("source", help="s3://HOST:PORT/BUCKET/PREFIX/ (the port is required)")
     ingest.add_argument("--project", required=True, help="ClearML project of the dataset")
     ingest.add_argument("--name", required=True, help="dataset name")
-    ingest.add_argument("--wildcard", action="append", help="only objects matching, e.g. '*.png' (repeatable)")
+    ingest.add_argument("--wildcard", action="append",
+                        help="only objects whose path under the prefix matches, e.g. '*.png' (repeatable). "
+                             + _matching_help())
     ingest.add_argument("--no-recursive", action="store_true", help="only objects directly under the prefix")
     ingest.add_argument("--dataset-path", default="/", help="folder inside the dataset for the files (default /)")
     ingest.add_argument("--tag", action="append", help="dataset tag (repeatable)")
@@ -162,8 +173,12 @@ def _ingest(args) -> tuple[dict, str]:
 
     result = ingest(args.source, args.project, args.name, wildcards=args.wildcard, recursive=not args.no_recursive,
                     root=args.dataset_path, tags=args.tag, output_uri=args.output_uri, progress=_say(args))
+    from .datasets.selection import SourceObjects
+
     state = "new version" if result.created else "unchanged, no new version"
-    return vars(result), f"dataset {result.dataset_id}: {result.files} files ({state}; +{result.added} -{result.removed})"
+    left_out = SourceObjects({}, result.left_out).left_out_text()
+    return vars(result), (f"dataset {result.dataset_id}: {result.files} files ({state}; +{result.added} "
+                          f"-{result.removed})" + (f"\n{left_out}" if left_out else ""))
 
 
 def _subset(args) -> tuple[dict, str]:

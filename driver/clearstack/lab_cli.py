@@ -7,6 +7,7 @@ for --json and the text for people); an error ends the command with one line nam
 from __future__ import annotations
 
 import argparse
+import shutil
 import sys
 from pathlib import Path
 
@@ -82,6 +83,15 @@ def _say(args):
     return lambda msg: print(f"lab {args.name}: {msg}", file=sys.stderr, flush=True)
 
 
+def venv_command(name: str) -> str:
+    """How to call one of this venv's commands (clearstack, ansible) from the user's shell: its bare name
+    when PATH finds this very file (an activated venv), else its full path, since scripts/up.sh and
+    bootstrap put nothing on PATH."""
+    own = Path(sys.executable).parent / name  # not resolved: a venv's python is a link out of the venv
+    found = shutil.which(name)
+    return name if found and Path(found).resolve() == own.resolve() else str(own)
+
+
 def _fail(args, err: lab.LabError):
     raise SystemExit(f"clearstack lab {args.lab_action}: {err}")
 
@@ -93,7 +103,8 @@ def _up(args) -> tuple[dict, str]:
         _fail(args, err)
     directory = Path(result.directory)
     out = result.as_dict()
-    out["next"] = f"clearstack up -i {directory}"
+    clearstack = venv_command("clearstack")
+    out["next"] = f"{clearstack} up -i {directory}"
     width = max(len(h.name) for h in result.hosts)
     if result.changed:
         lines = [f"lab {result.name}: up, {len(result.actions)} change(s):"] + [f"  + {a}" for a in result.actions]
@@ -101,9 +112,9 @@ def _up(args) -> tuple[dict, str]:
         lines = [f"lab {result.name}: already up: nothing changed"]
     lines += [f"  {h.name:<{width}}  {h.address:<15}  {', '.join(h.groups)}" for h in result.hosts]
     lines += [f"inventory: {result.inventory}",
-              f"try:  ansible -i {result.inventory} all -m ping",
+              f"try:  {venv_command('ansible')} -i {result.inventory} all -m ping",
               f"next: {out['next']}",
-              f"done: clearstack lab down --name {result.name} --dir {directory}"]
+              f"done: {clearstack} lab down --name {result.name} --dir {directory}"]
     return out, "\n".join(lines)
 
 

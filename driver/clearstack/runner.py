@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import shlex
 import shutil
 import signal
@@ -76,11 +77,15 @@ class _EventCollector:
         self.hosts: dict[str, HostResult] = {}
         self.progress = progress
         self.stopped_by_preflight = False
+        # (host, task uuid) -> Ansible's error line of each failed item, for a loop whose result no_log hides.
+        self.item_errors: dict[tuple[str, str], list[str]] = {}
 
     def __call__(self, event: dict) -> bool:
         data = event.get("event_data", {})
         host = data.get("host")
         kind = event.get("event", "")
+        if host and kind == "runner_item_on_failed" and (said := _ansible_error(event.get("stdout"))):
+            self.item_errors.setdefault((host, data.get("task_uuid", "")), []).append(said)
         if host and kind == "runner_item_on_ok" and _changed(event):
             result = self.hosts.setdefault(host, HostResult())
             if data.get("task", "") not in result.changed_tasks:
@@ -96,7 +101,8 @@ class _EventCollector:
                     if key.startswith(REPORT_PREFIX) and isinstance(value, list):
                         result.reports[key.removeprefix(REPORT_PREFIX)] = value
             elif kind == "runner_on_failed" and not data.get("ignore_errors"):
-                result.failed_tasks.append((task, _failure_message(res)))
+                result.failed_tasks.append((task, _failure_message(
+                    res, event.get("stdout", ""), self.item_errors.get((host, data.get("task_uuid", ""))))))
             elif kind == "runner_on_unreachable":
                 result.failed_tasks.append((task, "unreachable: " + str(res.get("msg", "")).strip()))
             if kind in ("runner_on_failed", "runner_on_unreachable") and not data.get("ignore_errors"):
@@ -107,18 +113,57 @@ class _EventCollector:
         return True  # keep ansible-runner's own event files in the private dir (removed after the run)
 
 
-def _failure_message(res: dict) -> str:
-    """A failed loop's msg is only "One or more items failed": add what each failed item says (which
-    path, which error), or the user is left without the cause."""
-    msg = str(res.get("msg", "")).strip()
+# What Ansible (ansible-core >= 2.19) prints before a failed result, no_log or not:
+# "[ERROR]: Task failed: Module failed: <the module's msg>", then "Origin: ..." and the result.
+_ANSIBLE_ERROR = re.compile(r"^\[ERROR\]: (?:Task failed: )?(?:Module failed: )?(?P<msg>.+)$", re.MULTILINE)
+_NO_DETAIL = "(traceback unavailable)"
+_NO_MESSAGE = "no error message from the module (run again with -v to see Ansible's output)"
+
+
+def _gist(text) -> str:
+    """One line of a module's stderr or traceback: a traceback's last line (the error itself), else the
+    non-empty lines joined; at most 400 characters."""
+    lines = [line.strip() for line in str(text or "").splitlines() if line.strip()]
+    if not lines or lines == [_NO_DETAIL]:
+        return ""
+    gist = lines[-1] if lines[0].startswith("Traceback ") else " / ".join(lines)
+    return gist if len(gist) <= 400 else gist[:397] + "..."
+
+
+def _ansible_error(stdout) -> str:
+    match = _ANSIBLE_ERROR.search(str(stdout or ""))
+    return match["msg"].strip() if match else ""
+
+
+def _module_error(res: dict) -> str:
+    """What a module says went wrong, from where modules put it: msg, and beside it the cause some keep
+    apart (command: stderr; file: details; a module that crashed: module_stderr, its exception)."""
+    msg = " ".join(line.strip() for line in str(res.get("msg") or "").splitlines() if line.strip())  # one line
+    cause = next((g for g in (_gist(res.get(k)) for k in ("stderr", "details", "module_stderr", "exception")) if g), "")
+    if cause and cause not in msg:
+        msg = f"{msg}: {cause}" if msg else cause
+    if not msg and res.get("rc") not in (None, 0):
+        msg = f"exit code {res['rc']}"
+    return msg
+
+
+def _failure_message(res: dict, stdout: str = "", item_errors: list[str] | None = None) -> str:
+    """The reason a failed task line shows; never empty. A failed loop's msg is only "One or more items
+    failed": what each failed item says follows. A no_log result is censored down to nothing: Ansible's
+    own error line (the event's stdout, per item for a loop) is all there is."""
+    if "censored" in res:
+        said = [e for e in [_ansible_error(stdout), *(item_errors or [])] if e]
+        return "; ".join(["result hidden by no_log", *said]) if said else (
+            "result hidden by no_log (the task's own output is censored; run it once without no_log to see why)")
     context = res.get("validate_args_context") or {}
     if res.get("argument_errors") and context.get("type") == "role":
         return _argument_spec_message(context.get("name", ""), res["argument_errors"])
     items = [item for item in res.get("results") or [] if isinstance(item, dict) and item.get("failed")]
-    # Some modules keep the cause apart from msg (file: msg "chown failed", details the OS error).
-    details = [f"{item.get('_ansible_item_label', item.get('item', ''))}: {str(item.get('msg', '')).strip()}"
-               + (f" ({item['details']})" if item.get("details") else "") for item in items]
-    return "; ".join([msg, *details]) if details else msg
+    if items:
+        details = [f"{item.get('_ansible_item_label', item.get('item', ''))}: {_module_error(item) or _NO_MESSAGE}"
+                   for item in items]
+        return "; ".join([str(res.get("msg") or "").strip() or "One or more items failed", *details])
+    return _module_error(res) or _ansible_error(stdout) or _NO_MESSAGE
 
 
 def _argument_spec_message(role: str, errors: list) -> str:

@@ -11,8 +11,10 @@ import json
 import os
 import subprocess
 import sys
+import uuid
 from pathlib import Path
 
+import pytest
 from dataset_servers import BUCKET, CLI_TIMEOUT_S, _files, _ingest, _project
 
 # The servers (s3_server, api_server, ...) and `run` are fixtures of dataset_servers.py, via conftest.py.
@@ -207,3 +209,85 @@ def test_standin_runbook_subset_recipe_next_to_clearstack_subset(run, s3_server,
     assert len(ours_files) == 2 and all(p.count(".png") == 1 for p in ours_files)
     print(f"\nrunbook subset: {len(runbook['subset_files'])} files, e.g. {nested[0]}"
           f"\nclearstack subset: {len(ours_files)} files: {ours_files}")
+
+
+# Another dataset, of files uploaded by the SDK (not links), with its outputs in the bucket given: its
+# state, its file zip and its preview images, as a user's own SDK script makes them.
+_OTHER_DATASET = """
+import sys
+from pathlib import Path
+from clearml import Dataset
+project, name, folder, output_uri = sys.argv[1:5]
+dataset = Dataset.create(dataset_project=project, dataset_name=name, output_uri=output_uri)
+dataset.add_files(folder)
+dataset.upload(show_progress=False)
+dataset.finalize(auto_upload=True)
+print("DATASET", dataset.id)
+"""
+
+
+@pytest.fixture
+def own_bucket(s3_server):
+    """A bucket of this test's own (so a bucket-root source holds only what the test put there) with five
+    user PNGs, two of them at the top level; yields (bucket URL without a slash, client, keys)."""
+    from clearstack.datasets.demo import png
+
+    port, client = s3_server
+    bucket = f"edges-{uuid.uuid4().hex[:8]}"
+    client.create_bucket(Bucket=bucket)
+    keys = ["top1.png", "top2.png", "raw/a.png", "raw/b.png", "raw/deep/c.png"]
+    for key in keys:
+        client.put_object(Bucket=bucket, Key=key, Body=png(4, 4, (10, 20, 30)))
+    return f"s3://127.0.0.1:{port}/{bucket}", client, keys
+
+
+def _bucket_keys(client, url: str) -> list[str]:
+    pages = client.get_paginator("list_objects_v2").paginate(Bucket=url.rsplit("/", 1)[-1])
+    return [o["Key"] for page in pages for o in page.get("Contents", [])]
+
+
+def test_standin_an_output_uri_at_the_bucket_root_leaves_out_only_clearml_outputs(run, own_bucket):
+    """Issue 15, item 1: with the runbook's output_uri, the bucket root (no trailing slash), every key
+    "started with" the excluded prefix "" and ingest found nothing."""
+    root, client, user_pngs = own_bucket
+    project = _project()
+    first = _ingest(run, root + "/", project, "mine", "--output-uri", root)
+    assert first["files"] == len(user_pngs) and first["created"], first
+    state = [k for k in _bucket_keys(client, root) if k.startswith(f"{project}/.datasets/mine/")]
+    assert state, "the dataset state should have been written at the bucket root"
+    rc, again, err = run("ingest", root + "/", "--project", project, "--name", "mine", "--dataset-path", "/imagens",
+                         "--output-uri", root)  # no wildcard: the state files would match
+    assert rc == 0, err
+    assert again["files"] == len(user_pngs) and not again["created"], again
+    assert again["left_out"] == {"ClearML dataset outputs (state, file zips, previews)": len(state)}, again
+
+
+def test_standin_outputs_another_dataset_wrote_into_the_source_bucket_are_left_out(run, cli_env, own_bucket, tmp_path):
+    """Issue 15, items 2 and 6: a dataset of uploaded files (not this ingest's, another output URI) wrote
+    its state, zip and preview PNGs into the source bucket; an ingest of '*.png' must count only the
+    user's PNGs and say how many it left out; '**/*.png' keeps the top-level PNGs too."""
+    from clearstack.datasets.demo import png
+
+    root, client, user_pngs = own_bucket
+    folder = tmp_path / "local"
+    folder.mkdir()
+    for i in range(3):
+        (folder / f"local{i}.png").write_bytes(png(4, 4, (i, 0, 0)))
+    script = tmp_path / "other_dataset.py"
+    script.write_text(_OTHER_DATASET)
+    proc = subprocess.run([sys.executable, str(script), _project(), "theirs", str(folder), root + "/outputs"],
+                          env=cli_env, capture_output=True, text=True, timeout=CLI_TIMEOUT_S)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    outputs = [k for k in _bucket_keys(client, root) if "/.datasets/" in k]
+    previews = [k for k in outputs if "/metrics/" in k and k.endswith(".png")]
+    assert previews and any("/artifacts/" in k for k in outputs), outputs  # its previews, its state and zip
+
+    project = _project()
+    rc, pngs, err = run("ingest", root + "/", "--project", project, "--name", "pngs", "--wildcard", "*.png")
+    assert rc == 0, err
+    assert pngs["files"] == len(user_pngs), pngs
+    assert pngs["left_out"] == {"ClearML dataset outputs (state, file zips, previews)": len(previews)}, pngs
+
+    rc, deep, err = run("ingest", root + "/", "--project", project, "--name", "deep", "--wildcard", "**/*.png")
+    assert rc == 0, err
+    assert deep["files"] == len(user_pngs), deep  # the two top-level PNGs included

@@ -209,3 +209,11 @@ def test_dataset_verbs_read_the_clearml_conf_up_wrote_next_to_the_inventory(monk
     monkeypatch.setattr(dataset_cli, "_list", list_datasets)
     assert cli.main(["datasets", "list", "-i", str(inventory), "--json"]) == 0
     assert seen[0] == {"inventory": inventory / "clearml.conf", "home": tmp_path / "home/clearml.conf", "mine": mine}[expected]
+
+
+@pytest.mark.parametrize("verb", [["ingest"], ["subset"], ["datasets", "get"]])
+def test_the_wildcard_matching_is_in_the_help_of_each_verb_that_takes_one(capsys, verb):
+    with pytest.raises(SystemExit):
+        cli.main([*verb, "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "'**/' any number of folders, none included" in text and "'*' matches any characters, '/' included" in text

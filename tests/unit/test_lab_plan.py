@@ -161,3 +161,24 @@ def test_key_dir_and_key_are_private(tmp_path, monkeypatch):
     assert stat.S_IMODE(key.parent.stat().st_mode) == 0o700
     assert lab.ensure_key(tmp_path, "demo", result, lambda _m: None) == key
     assert len(calls) == 1 and len(result.actions) == 1  # the second call reuses the pair
+
+
+@pytest.mark.parametrize("venv_on_path", [False, True])
+def test_up_hints_call_the_venvs_commands_as_the_shell_finds_them(monkeypatch, tmp_path, venv_on_path):
+    """scripts/up.sh leaves clearstack and ansible in .venv/bin, not on PATH: the hints name them by path
+    unless PATH (an activated venv) finds those very files."""
+    import sys
+    from pathlib import Path
+
+    venv_bin = Path(sys.executable).parent
+    monkeypatch.setenv("PATH", f"{venv_bin}:/usr/bin:/bin" if venv_on_path else "/usr/bin:/bin")
+    result = lab.LabResult(name="t1", directory=str(tmp_path), changed=False, inventory=str(tmp_path / "hosts.yml"),
+                           hosts=[lab.LabHost("t1-clearml", "10.241.3.10", ["clearml_server", "minio"])])
+    monkeypatch.setattr(lab, "up", lambda *a, **k: result)
+    out, text = lab_cli._up(parser().parse_args(["lab", "up", "--name", "t1", "--dir", str(tmp_path)]))
+    ansible = "ansible" if venv_on_path else str(venv_bin / "ansible")
+    clearstack = "clearstack" if venv_on_path else str(venv_bin / "clearstack")
+    assert f"try:  {ansible} -i {tmp_path / 'hosts.yml'} all -m ping" in text.splitlines()
+    assert out["next"] == f"{clearstack} up -i {tmp_path}"
+    assert f"done: {clearstack} lab down --name t1 --dir {tmp_path}" in text.splitlines()
+    assert venv_on_path or (Path(ansible).is_file() and Path(clearstack).is_file())  # the hints run as printed

@@ -157,6 +157,73 @@ def test_a_killed_drivers_run_directory_is_removed_by_the_next_run(inventory, tm
     assert sorted(runs.iterdir()) == [live]
 
 
+@pytest.mark.parametrize("case,task,says", [
+    ("command", "A command that fails", ["non-zero return code: ls: cannot access", "No such file or directory"]),
+    ("command_loop", "A loop of commands that fails", ["One or more items failed; one: non-zero return code: ls: "
+                                                      "cannot access", ".missing.one"]),
+    ("no_log", "A hidden command that fails", ["result hidden by no_log; non-zero return code"]),
+    ("no_log_loop", "A hidden loop that fails", ["result hidden by no_log; non-zero return code"]),
+])
+def test_a_failed_task_carries_the_modules_error(inventory, case, task, says):
+    """The reason comes from where modules put it (msg, stderr), and a no_log task still says what failed
+    (Ansible's own error line), so `up` never prints a failure with an empty reason."""
+    result = run_playbook(str(PLAYBOOK.parent / "failures.yml"), inventory(case=case))
+    ((failed_task, message),) = result.hosts["localhost"].failed_tasks
+    assert failed_task == task
+    for text in says:
+        assert text in message, message
+
+
+# Results of community.docker.docker_container 4.8.5 pulling an image from a registry name that does not
+# resolve, as ansible-core 2.19.14 reported them through ansible-runner (invocation dropped; resolver address
+# replaced). A loop: the item results; with no_log: only the censored result and Ansible's error line.
+_PULL_ERROR = ('Error pulling image registry.invalid/x:1 - 500 Server Error for http+docker://localhost/v1.41/images/'
+               'create?tag=1&fromImage=registry.invalid%2Fx: Internal Server Error ("Get "https://registry.invalid/v2/": '
+               'dial tcp: lookup registry.invalid on 127.0.0.53:53: no such host")')
+_CENSORED = {"censored": "the output has been hidden due to the fact that 'no_log: true' was specified for this result"}
+
+
+def _event(kind, task, res, stdout="", uuid="t1"):
+    return {"event": kind, "stdout": stdout, "event_data": {"host": "h1", "task": task, "task_uuid": uuid, "res": res}}
+
+
+def test_an_image_that_cannot_be_pulled_is_named_with_the_pull_error():
+    from clearstack.runner import _EventCollector
+
+    collector = _EventCollector(None)
+    item = {"msg": _PULL_ERROR, "changed": False, "exception": "(traceback unavailable)", "_ansible_no_log": False,
+            "item": "minio1", "ansible_loop_var": "item", "_ansible_item_label": "minio1"}
+    collector(_event("runner_item_on_failed", "Create or update the MinIO node containers", item))
+    collector(_event("runner_on_failed", "Create or update the MinIO node containers",
+                     {"results": [{**item, "failed": True}], "msg": "One or more items failed", "changed": False}))
+    error_line = f"[ERROR]: Task failed: Module failed: {_PULL_ERROR}\r\nOrigin: nodes.yml:9:3\r\n\r\nfailed: [h1] (item=("
+    collector(_event("runner_item_on_failed", "Pull, hidden", _CENSORED, error_line + "censored due to no_log)) =>", "t2"))
+    collector(_event("runner_on_failed", "Pull, hidden", _CENSORED, "", "t2"))
+    collector(_event("runner_on_failed", "Pull one, hidden", _CENSORED, error_line.replace("failed: [h1] (item=(", "fatal"),
+                     "t3"))
+    failed = dict(collector.hosts["h1"].failed_tasks)
+    assert failed["Create or update the MinIO node containers"] == f"One or more items failed; minio1: {_PULL_ERROR}"
+    assert failed["Pull, hidden"] == f"result hidden by no_log; {_PULL_ERROR}"
+    assert failed["Pull one, hidden"] == f"result hidden by no_log; {_PULL_ERROR}"
+
+
+@pytest.mark.parametrize("res,says", [
+    ({"msg": "MODULE FAILURE\nSee stdout/stderr for the exact error", "module_stderr":
+      "Traceback (most recent call last):\n  File \"x.py\", line 1\nKeyError: 'image'\n", "rc": 1},
+     "MODULE FAILURE See stdout/stderr for the exact error: KeyError: 'image'"),
+    ({"exception": "Traceback (most recent call last):\n  File \"m.py\"\nOSError: [Errno 28] No space left on device"},
+     "OSError: [Errno 28] No space left on device"),
+    ({"msg": "chown failed", "details": "[Errno 1] Operation not permitted"}, "chown failed: [Errno 1] Operation not permitted"),
+    ({"rc": 3, "stdout": "", "stderr": ""}, "exit code 3"),
+    ({}, "no error message from the module"),
+    (_CENSORED, "result hidden by no_log (the task's own output is censored"),
+])
+def test_failure_reasons_come_from_where_modules_put_them(res, says):
+    from clearstack.runner import _failure_message
+
+    assert _failure_message(res).startswith(says)
+
+
 def test_a_roles_own_argument_spec_check_names_the_role_and_the_fix(inventory):
     """The shared defaults role checks its types when it starts, before preflight can: the driver words
     that failure as preflight words its own (role, variable, type, where to fix)."""

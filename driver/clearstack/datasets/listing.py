@@ -7,8 +7,8 @@ from __future__ import annotations
 import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError, EndpointConnectionError
-from clearml.utilities.matching import matches_any_wildcard
 
+from .selection import SourceObjects, choose_objects
 from .settings import S3Credentials
 from .source import S3Source
 
@@ -28,27 +28,21 @@ def s3_client(creds: S3Credentials):
 
 
 def list_objects(source: S3Source, creds: S3Credentials, wildcards: list[str] | None, recursive: bool = True,
-                 exclude_prefixes: tuple[str, ...] = (), progress=None) -> dict[str, int]:
-    """Object key -> size for every object under the source prefix that matches a wildcard.
-
-    Wildcards match the path relative to the prefix exactly as the ClearML SDK's add_external_files does.
-    """
+                 output_prefix: str | None = None, progress=None) -> SourceObjects:
+    """The objects under the source prefix an ingest registers, and how many matching ones were left
+    out and why (selection.choose_objects: the wildcards, ClearML's own outputs)."""
     client = s3_client(creds)
-    found: dict[str, int] = {}
+    chosen = SourceObjects({}, {})
     pages = client.get_paginator("list_objects_v2").paginate(Bucket=source.bucket, Prefix=source.prefix)
     try:
         for page in pages:
-            for obj in page.get("Contents", []):
-                key = obj["Key"]
-                relative = key[len(source.prefix):]
-                if key.endswith("/") or any(key.startswith(p) for p in exclude_prefixes):
-                    continue
-                if not recursive and "/" in relative:
-                    continue
-                if matches_any_wildcard(relative, wildcards or None, recursive=recursive):
-                    found[key] = int(obj["Size"])
+            found = choose_objects(((o["Key"], o["Size"]) for o in page.get("Contents", [])), source.prefix,
+                                   wildcards, recursive, output_prefix)
+            chosen.kept.update(found.kept)
+            for reason, count in found.left_out.items():
+                chosen.left_out[reason] = chosen.left_out.get(reason, 0) + count
             if progress:
-                progress(len(found))
+                progress(len(chosen.kept))
     except ClientError as err:
         code = err.response.get("Error", {}).get("Code", "")
         if code == "NoSuchBucket":
@@ -61,4 +55,4 @@ def list_objects(source: S3Source, creds: S3Credentials, wildcards: list[str] | 
     except (EndpointConnectionError, BotoCoreError) as err:
         raise ListingError(f"cannot reach S3 at {source.endpoint}: {err}. Is MinIO (or its load balancer) up? "
                            "`clearstack verify` checks it") from err
-    return found
+    return chosen
