@@ -400,7 +400,12 @@ def test_no_secret_outside_its_stores_after_the_whole_flow(lab, reliability, tmp
 
     found, unexpected = secrets_in_host_files(lab.host, values)
     assert not unexpected, f"generated secrets found on the host in {unexpected}"
-    assert "/opt/clearml/config/secure.conf" in found  # the scan does see the files that hold them
+    # The scan does see the files that hold them, and they are root's, 0600.
+    holders = ["/opt/clearml/config/secure.conf", "/opt/clearml/config/apiserver.conf",
+               "/etc/clearstack/minio/root_password"]
+    assert set(holders) <= set(found), found
+    owners = host_exec(lab.host, "stat -c '%U %a' " + " ".join(holders)).stdout.split("\n")[:-1]
+    assert owners == ["root 600"] * len(holders), owners
     exposed = secrets_in_environments(lab.host, stored)
     assert exposed == {}, f"secrets in container configurations or process environments: {exposed}"
     assert file_count(lab, "secrets-subset") == 2
