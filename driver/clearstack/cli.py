@@ -10,7 +10,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 from . import __version__, dataset_cli, images_cli, lab_cli, playbook_guard, reports, runlock
-from .paths import DEFAULT_INVENTORY
+from .paths import DEFAULT_INVENTORY, ensure_default_inventory
 from .progress import Progress, summary
 from . import secrets as secret_store
 from .runner import RunResult, run_playbook
@@ -35,7 +35,7 @@ def _common(parser: argparse.ArgumentParser, layers: bool = True) -> None:
     """The options of the playbook verbs; --tags only where the playbook's tasks carry the layer tags
     (site.yml): verify.yml, status.yml and down.yml do not, so there it would match nothing and pass."""
     parser.add_argument("-i", "--inventory", type=_inventory, default=DEFAULT_INVENTORY,
-                        help="Ansible inventory file or directory (default: inventory/local, this host all-in-one)")
+                        help=f"Ansible inventory file or directory (default: {DEFAULT_INVENTORY}, this host all-in-one)")
     parser.add_argument("-l", "--limit", help="only these hosts or groups (Ansible --limit pattern)")
     if layers:
         parser.add_argument("-t", "--tags", help=f"only these layers, comma-separated: {LAYERS}")
@@ -250,6 +250,8 @@ def main(argv: list[str] | None = None) -> int:
             return EXIT_ERROR
     if args.verb == "down" and args.delete_data and not _confirm_delete(args):
         return EXIT_ERROR
+    if getattr(args, "inventory", None) == DEFAULT_INVENTORY:
+        ensure_default_inventory()  # installed: copied into the state directory on first use
     try:
         if args.verb == "credentials":
             return _credentials(args)

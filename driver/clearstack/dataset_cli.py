@@ -71,7 +71,7 @@ def _inventory_arg(parser: argparse.ArgumentParser) -> None:
 
     parser.add_argument("-i", "--inventory", type=Path, default=DEFAULT_INVENTORY,
                         help="the inventory `clearstack up` ran on: its clearml.conf is used unless CLEARML_CONFIG_FILE "
-                             "is set (default: inventory/local; without one there, ~/clearml.conf)")
+                             f"is set (default: {DEFAULT_INVENTORY}; without one there, ~/clearml.conf)")
 
 
 def add_parsers(verbs) -> None:

@@ -28,14 +28,13 @@ from pathlib import Path
 
 import yaml
 
-from .paths import PROJECT_ROOT
+from .paths import CONTENT_ROOT, DEFAULT_LAB_DIR, LAB_RECIPE
 
-LAB_RECIPE = PROJECT_ROOT / "lab"
 HOST_SPEC = LAB_RECIPE / "host.yml"
 BUILD_SCRIPT = LAB_RECIPE / "build-host-image.sh"
 
 DEFAULT_NAME = "clearstack-lab"
-DEFAULT_DIR = PROJECT_ROOT / "inventory" / "lab"
+DEFAULT_DIR = DEFAULT_LAB_DIR  # inventory/lab of a checkout; in the state directory when installed
 HOST_COUNTS = (1, 5)
 LAB_LABEL = "clearstack.lab"
 # One /24 per lab out of 10.241.0.0/16: clear of the CI engine's pools (10.230.0.0/15), of the pools
@@ -226,7 +225,7 @@ def build_image(say: Say) -> str:
     say("lab host image: checking (the first build debootstraps Debian 13, about a minute)")
     try:
         proc = subprocess.run(["bash", str(BUILD_SCRIPT)], capture_output=True, text=True, timeout=BUILD_TIMEOUT_S,
-                              cwd=PROJECT_ROOT)
+                              cwd=CONTENT_ROOT)
     except subprocess.TimeoutExpired as err:
         raise LabError(f"building the lab host image took more than {BUILD_TIMEOUT_S}s: check the Debian mirror "
                        f"(set CLEARSTACK_LAB_MIRROR) and /var/cache/clearstack/lab-images/debootstrap.log") from err

@@ -52,7 +52,7 @@ def _common(parser: argparse.ArgumentParser) -> None:
                         help=f"the lab's name, the prefix of its hosts' names (default {lab.DEFAULT_NAME}); "
                              "several labs with different names can run side by side")
     parser.add_argument("--dir", type=Path, default=lab.DEFAULT_DIR, metavar="DIR",
-                        help="where the lab's inventory (hosts.yml) and SSH key live (default inventory/lab)")
+                        help=f"where the lab's inventory (hosts.yml) and SSH key live (default {lab.DEFAULT_DIR})")
     parser.add_argument("--json", action="store_true", help="print the result as JSON for machines")
 
 
@@ -60,8 +60,8 @@ def add_parsers(verbs) -> None:
     parser = verbs.add_parser("lab", help="throwaway local hosts (containers) + their inventory, to try clearstack",
                               description="A lab: hosts that behave like fresh Debian 13 VMs, as containers on "
                                           "this machine's Docker engine, and the Ansible inventory that reaches "
-                                          "them over SSH. `clearstack lab up`, then `clearstack up -i "
-                                          "inventory/lab`; `clearstack lab down` removes it all.")
+                                          "them over SSH. `clearstack lab up`, then `clearstack up -i DIR` "
+                                          f"(--dir, default {lab.DEFAULT_DIR}); `clearstack lab down` removes it all.")
     actions = parser.add_subparsers(dest="lab_action", metavar="ACTION", required=True)
 
     up = actions.add_parser("up", help="start the lab's hosts and write their inventory (safe to re-run)",

@@ -26,7 +26,7 @@ from pathlib import Path
 import ansible_runner
 
 from . import playbook_guard, runlock
-from .paths import ANSIBLE_CFG, PLAYBOOKS, PROJECT_ROOT
+from .paths import ANSIBLE_CFG, CONTENT_ROOT, PLAYBOOKS
 from .secrets import write_vars_file
 
 
@@ -245,7 +245,7 @@ def run_playbook(
         try:
             runner = ansible_runner.run(
                 private_data_dir=private_dir,
-                project_dir=str(PROJECT_ROOT),
+                project_dir=str(CONTENT_ROOT),
                 # The guard, which runs ansible-playbook with the rest (ansible-runner appends -i, --limit ...).
                 binary=sys.executable,
                 cmdline=shlex.join([*command, str(PLAYBOOKS / playbook)]),
