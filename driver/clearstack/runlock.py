@@ -166,8 +166,12 @@ def _serve(server: socket.socket, fd: int, lender: Lender, done: threading.Event
             pid, uid, _ = struct.unpack("3i", conn.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED,
                                                               struct.calcsize("3i")))
             if uid == os.getuid() and _parent_of(pid) == os.getpid():
-                socket.send_fds(conn, [b"L"], [fd])
+                # Named before the send: the borrower may act on the fd before this thread runs again.
                 lender.borrower = pid
+                try:
+                    socket.send_fds(conn, [b"L"], [fd])
+                except OSError:
+                    lender.borrower = None
 
 
 def _parent_of(pid: int) -> int | None:
