@@ -9,7 +9,8 @@ with_test=false
 [ "${1:-}" = "--test" ] && with_test=true
 
 need_pkgs=(python3-venv git)
-$with_test && need_pkgs+=(docker.io debootstrap busybox-static iproute2)
+# iproute2: network namespaces of the MinIO pool test; gpg signs the stand-in apt repository of molecule/docker.
+$with_test && need_pkgs+=(docker.io debootstrap busybox-static iproute2 gpg)
 missing=()
 for p in "${need_pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
