@@ -4,8 +4,8 @@ images. One lab for the module, removed at the end.
 
 Cases, each a row of the reliability table: a MinIO node stopped during an ingest, the ClearML API
 restarted during an ingest, the driver killed (SIGKILL) during `up`, a data directory on a read-only
-disk, no generated secret outside its stores after the whole flow, and the stock public keys and an
-anonymous login refused by the API. The two ingest faults land while the version exists and is not yet
+disk, no generated secret outside its stores after the whole flow, the stock public keys and an
+anonymous login refused by the API, and the README's dataset commands run as written. The two ingest faults land while the version exists and is not yet
 finalized, checked through the API (see ingest_with_fault).
 """
 
@@ -15,6 +15,7 @@ import base64
 import json
 import os
 import queue
+import shlex
 import signal
 import subprocess
 import tempfile
@@ -36,6 +37,7 @@ from testhosts import (CLI, changed, clearstack, failures, host_exec, secrets_in
 pytestmark = [pytest.mark.reliability, pytest.mark.docker]
 
 RELIABILITY_AREA = "Faults and secrets on a one-host lab"
+ROOT = Path(__file__).resolve().parents[2]
 
 FILES = 30  # demo PNGs in the source prefix
 SOURCE = "reliability/raw/"  # in bucket clearml, which the minio role makes
@@ -450,4 +452,35 @@ def test_stock_keys_and_anonymous_logins_are_refused(lab, reliability):
     row["observed"] = (f"401 for {', '.join(refused)}; 200 for the operator's keys and the web login. The stand-in "
                        "webserver serves only its page, so the web UI's login call (auth.login) went to the API; "
                        "the datasets were the same before and after")
+    row["data intact"] = True
+
+
+# ---- 7. the README's dataset commands, as written -----------------------------------------------------------
+
+def readme_dataset_commands() -> list[list[str]]:
+    """The commands of the first sh block of the README's Datasets section: continuation lines joined,
+    comments dropped, split as a shell splits them."""
+    section = (ROOT / "README.md").read_text().split("\n## Datasets", 1)[1].split("\n## ", 1)[0]
+    block = section.split("```sh\n", 1)[1].split("\n```", 1)[0]
+    return [shlex.split(line, comments=True) for line in block.replace("\\\n", " ").splitlines() if line.strip()]
+
+
+def test_the_readmes_dataset_commands_run_as_written(lab, reliability, tmp_path):
+    row = reliability("The README's dataset commands, in order, HOST the lab's ClearML host",
+                      "each exits 0; the subset holds 2 of the 10 demo PNGs and `get` copies those 2")
+    commands = readme_dataset_commands()
+    verbs = [" ".join(c[1:3]) if c[1] == "datasets" else c[1] for c in commands]
+    assert verbs == ["demo-data", "ingest", "subset", "datasets list", "datasets show", "datasets get"], verbs
+    assert all(c[0] == "clearstack" for c in commands), commands
+    # The operator's clearml.conf is the one `up` wrote (the README's default -i; here CLEARML_CONFIG_FILE).
+    env = _dataset_env(lab)
+    for command in commands:
+        args = [a.replace("s3://HOST:", f"s3://{lab.address}:") for a in command[1:]]
+        proc = subprocess.run([str(CLI), *args], capture_output=True, text=True, env=env, cwd=tmp_path, timeout=300,
+                              stdin=subprocess.DEVNULL)
+        assert proc.returncode == 0, f"{shlex.join(command)}: exit {proc.returncode}\n{proc.stderr[-2000:]}"
+    folder = tmp_path / "meu_dataset_subconjunto"  # `--to ./meu_dataset_subconjunto`, from the working directory
+    copied = sorted(p.relative_to(folder) for p in folder.rglob("*") if p.is_file())
+    assert len(copied) == 2 and all(p.parts[0] == "imagens" and p.suffix == ".png" for p in copied), copied
+    row["observed"] = f"{len(commands)} commands exited 0; `get` copied {', '.join(map(str, copied))}"
     row["data intact"] = True
