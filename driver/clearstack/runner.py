@@ -101,8 +101,8 @@ class _EventCollector:
                     if key.startswith(REPORT_PREFIX) and isinstance(value, list):
                         result.reports[key.removeprefix(REPORT_PREFIX)] = value
             elif kind == "runner_on_failed" and not data.get("ignore_errors"):
-                result.failed_tasks.append((task, _failure_message(
-                    res, event.get("stdout", ""), self.item_errors.get((host, data.get("task_uuid", ""))))))
+                result.failed_tasks.append((task, _with_pull_fix(_failure_message(
+                    res, event.get("stdout", ""), self.item_errors.get((host, data.get("task_uuid", "")))))))
             elif kind == "runner_on_unreachable":
                 result.failed_tasks.append((task, "unreachable: " + str(res.get("msg", "")).strip()))
             if kind in ("runner_on_failed", "runner_on_unreachable") and not data.get("ignore_errors"):
@@ -164,6 +164,22 @@ def _failure_message(res: dict, stdout: str = "", item_errors: list[str] | None 
                    for item in items]
         return "; ".join([str(res.get("msg") or "").strip() or "One or more items failed", *details])
     return _module_error(res) or _ansible_error(stdout) or _NO_MESSAGE
+
+
+# community.docker's docker_container, when the daemon could not pull: "Error pulling image REF - <why>".
+_PULL_FAILED = re.compile(r"Error pulling image (?P<image>\S+)")
+
+
+def _with_pull_fix(message: str) -> str:
+    """A failed pull says what went wrong, not what to do on a host without a registry: add that."""
+    images = sorted(set(_PULL_FAILED.findall(message)))
+    if not images:
+        return message
+    return (f"{message}. Fix: the host could not pull {', '.join(images)}. Let it reach a registry that has "
+            "the image (or point the image variable at your mirror), or bring the images offline: `docker save` "
+            "them into a tarball on the controller and list it in docker_image_bundles, which the docker role "
+            "loads before any container starts (inventory/sample/group_vars/all/offline.yml); `clearstack images "
+            "build minio` makes the MinIO image on the controller without any registry.")
 
 
 def _argument_spec_message(role: str, errors: list) -> str:

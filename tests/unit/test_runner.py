@@ -202,9 +202,20 @@ def test_an_image_that_cannot_be_pulled_is_named_with_the_pull_error():
     collector(_event("runner_on_failed", "Pull one, hidden", _CENSORED, error_line.replace("failed: [h1] (item=(", "fatal"),
                      "t3"))
     failed = dict(collector.hosts["h1"].failed_tasks)
-    assert failed["Create or update the MinIO node containers"] == f"One or more items failed; minio1: {_PULL_ERROR}"
-    assert failed["Pull, hidden"] == f"result hidden by no_log; {_PULL_ERROR}"
-    assert failed["Pull one, hidden"] == f"result hidden by no_log; {_PULL_ERROR}"
+    fix = (". Fix: the host could not pull registry.invalid/x:1. Let it reach a registry that has the image (or point "
+           "the image variable at your mirror), or bring the images offline: `docker save` them into a tarball on the "
+           "controller and list it in docker_image_bundles")
+    assert failed["Create or update the MinIO node containers"].startswith(
+        f"One or more items failed; minio1: {_PULL_ERROR}{fix}"), failed
+    assert failed["Pull, hidden"].startswith(f"result hidden by no_log; {_PULL_ERROR}{fix}")
+    assert failed["Pull one, hidden"].startswith(f"result hidden by no_log; {_PULL_ERROR}{fix}")
+    assert all("`clearstack images build minio`" in message for message in failed.values())
+
+
+def test_a_failure_that_is_not_a_pull_gets_no_pull_fix():
+    from clearstack.runner import _with_pull_fix
+
+    assert _with_pull_fix("non-zero return code: ls: cannot access") == "non-zero return code: ls: cannot access"
 
 
 @pytest.mark.parametrize("res,says", [
