@@ -251,3 +251,21 @@ def test_role_variable_of_the_wrong_type(tmp_path, hosts, reliability, name, val
             in refusal.text), refusal.text
     row["observed"] = refusal.gist()
     row["data intact"] = True
+
+
+# (variable, value, what the refusal says): the later roles' own read-only checks, each in its tasks_from
+# precheck, which preflight includes; before, each came only when its role started, after earlier layers.
+ROLE_PRECHECKS = [
+    ("kernel_max_map_count", 65530, "kernel_max_map_count is 65530, below the 262144 Elasticsearch's bootstrap check needs"),
+    ("docker_image_bundles", ["images.tar"], "docker_image_bundles must be absolute paths on the controller"),
+]
+
+
+@pytest.mark.parametrize("name,value,says", ROLE_PRECHECKS, ids=[c[0] for c in ROLE_PRECHECKS])
+def test_a_later_roles_own_check_refuses_at_preflight(tmp_path, hosts, reliability, name, value, says):
+    row = reliability(f"{name}: {value!r} (a later role's own check)", "refused at preflight, before any layer runs")
+    refusal = up_refused(tmp_path, hosts, hosts.good_shape(), all_vars={name: value})
+    assert refusal.report is not None and refusal.report["stopped_by_preflight"], refusal.report
+    assert says in refusal.text, refusal.text
+    row["observed"] = refusal.gist()
+    row["data intact"] = True

@@ -79,11 +79,3 @@ def test_only_listeners_of_something_else_are_foreign():
 def test_clock_offsets_from_the_median():
     assert checks.clock_offsets(["a", "b", "c", "d"], [1000, 1003, 930, 1001]) == (73, "a +0 s, b +3 s, c -70 s, d +1 s")
     assert checks.clock_offsets([], []) == (0, "")
-
-
-def test_argument_errors_one_sentence_per_failing_role():
-    results = [{"item": "kernel", "argument_errors": []},
-               {"item": "minio", "argument_errors": ["argument 'minio_api_port' is of type str", "x"]},
-               {"item": "docker"}]
-    assert checks.argument_errors(results, "h1") == [
-        "h1: variables for role minio do not match its argument spec: argument 'minio_api_port' is of type str; x."]

@@ -85,3 +85,46 @@ def test_every_play_lists_the_shared_defaults_first(playbook):
     for play in _plays(playbook):
         roles = [r["role"] if isinstance(r, dict) else r for r in play.get("roles", [])]
         assert roles[:1] == ["clearstack_defaults"], f"{playbook.name}: play {play['name']!r} starts with {roles[:1]}"
+
+
+# ---- prechecks: each later role's read-only checks, included by preflight ----------------------------------
+
+CHECKED_ROLES = [ROOT / "roles" / name for name in
+                 ("kernel", "clearml_dirs", "docker", "minio", "clearml_server", "clearml_client")]
+
+
+def _all_specs(role: Path) -> dict:
+    return yaml.safe_load((role / "meta/argument_specs.yml").read_text())["argument_specs"]
+
+
+def _credentials() -> set[str]:
+    """Every option any role marks no_log or required: the secrets the driver passes."""
+    return {name for role in ROLES for entry in _all_specs(role).values() for name, opt in
+            (entry.get("options") or {}).items() if opt.get("no_log") or opt.get("required")}
+
+
+@pytest.mark.parametrize("role", CHECKED_ROLES, ids=lambda p: p.name)
+def test_every_later_role_has_a_precheck_entry_point_preflight_can_template(role):
+    """tasks_from precheck with an argument spec: main's options, as they are, minus the credentials. ansible-core
+    templates the whole spec at the include, so no default may need a credential, which preflight may not have."""
+    assert (role / "tasks/precheck.yml").exists()
+    specs = _all_specs(role)
+    precheck = specs["precheck"]["options"]
+    assert {name: specs["main"]["options"][name] for name in precheck} == precheck
+    credentials = _credentials()
+    assert not set(precheck) & credentials
+    needs = {name: [c for c in credentials if c in str(opt.get("default", ""))] for name, opt in precheck.items()}
+    assert {name: found for name, found in needs.items() if found} == {}
+
+
+def test_preflight_includes_every_precheck_and_reads_no_other_roles_files():
+    tasks = (ROOT / "roles/preflight/tasks/main.yml").read_text()
+    included = set()
+    for task in yaml.safe_load(tasks):
+        step = task.get("ansible.builtin.include_role")
+        if step and step.get("tasks_from") == "precheck":
+            names = task.get("loop") or [step["name"]]
+            included |= set(names)
+    assert included == {role.name for role in CHECKED_ROLES}
+    every_file = "".join(p.read_text() for p in (ROOT / "roles/preflight").rglob("*.yml"))
+    assert "role_path" not in every_file

@@ -92,17 +92,9 @@ def clock_offsets(hosts: list[str], clocks: list[int]) -> tuple[int, str]:
     return max(clocks) - min(clocks), ", ".join(f"{h} {c - median:+d} s" for h, c in zip(hosts, clocks))
 
 
-def argument_errors(results: Iterable[Mapping], host: str) -> list[str]:
-    """One sentence per role whose argument spec the inventory's variables do not match (the
-    registered loop results of validate_argument_spec, item = role name)."""
-    return [f"{host}: variables for role {r['item']} do not match its argument spec: {'; '.join(r['argument_errors'])}."
-            for r in results if r.get("argument_errors")]
-
-
 class FilterModule:
     def filters(self):
         return {"preflight_disk_shortfalls": disk_shortfalls, "preflight_port_clashes": port_clashes,
                 "preflight_unpinned_images": unpinned_images,
                 "preflight_unpinned_image_sentences": unpinned_image_sentences, "preflight_foreign_listeners": foreign_listeners,
-                "preflight_listener_report": listener_report, "preflight_clock_offsets": clock_offsets,
-                "preflight_argument_errors": argument_errors}
+                "preflight_listener_report": listener_report, "preflight_clock_offsets": clock_offsets}
