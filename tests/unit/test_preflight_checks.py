@@ -79,3 +79,9 @@ def test_only_listeners_of_something_else_are_foreign():
 def test_clock_offsets_from_the_median():
     assert checks.clock_offsets(["a", "b", "c", "d"], [1000, 1003, 930, 1001]) == (73, "a +0 s, b +3 s, c -70 s, d +1 s")
     assert checks.clock_offsets([], []) == (0, "")
+
+
+def test_replaced_variables_each_named_with_its_replacement():
+    replacements = {"clearml_dirs_root": "clearml_data_root", "minio_group": "the fixed group name minio"}
+    assert checks.replaced_variables(["clearml_dirs_root", "minio_group"], replacements) == (
+        "clearml_dirs_root is replaced by clearml_data_root; minio_group is replaced by the fixed group name minio.")
