@@ -13,8 +13,10 @@ from setuptools import setup
 from setuptools.command.build_py import build_py
 
 # What the driver reads at run time: the playbooks and roles (with ansible.cfg, which points at
-# them), the lab recipe, the templates it renders, the seed of the default inventory.
-ANSIBLE_CONTENT = ("ansible.cfg", "requirements.yml", "playbooks", "roles", "lab", "templates", "inventory/local")
+# them), the lab recipe, the templates it renders, the seed of the default inventory, and the sample
+# inventory whose commented group_vars `clearstack init` copies.
+ANSIBLE_CONTENT = ("ansible.cfg", "requirements.yml", "playbooks", "roles", "lab", "templates", "inventory/local",
+                   "inventory/sample")
 CONTENT_DIR = "clearstack/_ansible"  # paths.CONTENT_DIR inside the package
 _IGNORE = shutil.ignore_patterns("__pycache__", "*.pyc", ".clearstack", "clearml.conf", "*.retry")
 
@@ -34,7 +36,7 @@ class BuildPyWithAnsible(build_py):
             elif source.is_file():
                 (target / name).parent.mkdir(parents=True, exist_ok=True)
                 shutil.copy2(source, target / name)
-            elif name != "templates":  # templates/ is optional until the driver renders one
+            else:
                 raise FileNotFoundError(f"{source} is missing: the wheel would have no {name}")
 
 

@@ -9,7 +9,7 @@ import sys
 from dataclasses import asdict
 from pathlib import Path
 
-from . import __version__, dataset_cli, images_cli, lab_cli, playbook_guard, reports, runlock
+from . import __version__, dataset_cli, images_cli, init_cli, lab_cli, playbook_guard, reports, runlock
 from .paths import DEFAULT_INVENTORY, ensure_default_inventory
 from .progress import Progress, summary
 from . import secrets as secret_store
@@ -99,6 +99,7 @@ def build_parser() -> argparse.ArgumentParser:
     creds.add_argument("--json", action="store_true", help="print JSON")
 
     dataset_cli.add_parsers(verbs)
+    init_cli.add_parsers(verbs)
     lab_cli.add_parsers(verbs)
     images_cli.add_parsers(verbs)
     return parser

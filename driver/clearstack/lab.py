@@ -28,6 +28,7 @@ from pathlib import Path
 
 import yaml
 
+from . import templating
 from .paths import CONTENT_ROOT, DEFAULT_LAB_DIR, LAB_RECIPE
 
 HOST_SPEC = LAB_RECIPE / "host.yml"
@@ -130,33 +131,10 @@ def free_subnet(used: list[ipaddress.IPv4Network], pool: ipaddress.IPv4Network =
                    "(`clearstack lab down --name NAME`)")
 
 
-def inventory_data(hosts: list[LabHost], private_key: Path) -> dict:
-    groups: dict[str, dict] = {"clearml_server": {"hosts": {}}, "minio": {"hosts": {}}}
-    for host in hosts:
-        for group in host.groups:
-            groups[group]["hosts"][host.name] = None
-    return {
-        "all": {
-            "vars": {
-                "ansible_user": "root",
-                "ansible_ssh_private_key_file": str(private_key),
-                "ansible_python_interpreter": "/usr/bin/python3",
-                # Throwaway hosts that make new host keys each time: no prompt, nothing remembered.
-                "ansible_ssh_common_args": "-o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null",
-                # Debian 13's own docker.io + Compose v2: the lab hosts need only a Debian mirror.
-                "docker_install_source": "distro",
-            },
-            "hosts": {host.name: {"ansible_host": host.address} for host in hosts},
-            "children": groups,
-        }
-    }
-
-
 def render_inventory(name: str, directory: Path, hosts: list[LabHost], private_key: Path) -> str:
-    header = (f"{MARKER.format(name=name)}: {len(hosts)} throwaway host(s) on this machine's Docker engine.\n"
-              f"# `clearstack lab down --name {name} --dir {directory}` removes them, this file, the key pair\n"
-              "# and what `clearstack up` generated here. Edits are lost on the next `lab up`.\n")
-    return header + "---\n" + yaml.safe_dump(inventory_data(hosts, private_key), sort_keys=False)
+    """DIR/hosts.yml of the lab (templates/lab/hosts.yml.j2): root over SSH with the lab's key."""
+    return templating.render("lab/hosts.yml.j2", marker=MARKER.format(name=name), name=name, directory=directory,
+                             hosts=hosts, private_key=private_key)
 
 
 def written_by_lab(path: Path, name: str) -> bool:

@@ -1,8 +1,8 @@
 """Where the driver finds its Ansible content, and where its default inventories (and so its writes) live.
 
 Two layouts, told apart by whether the package carries `_ansible/`:
-- Installed from a wheel: roles/, playbooks/, ansible.cfg, requirements.yml, lab/, templates/ and the
-  seed of inventory/local ship inside the package as clearstack/_ansible/ (setup.py copies them in at
+- Installed from a wheel: roles/, playbooks/, ansible.cfg, requirements.yml, lab/, templates/, the
+  seed of inventory/local and inventory/sample (whose group_vars `init` copies) ship inside the package as clearstack/_ansible/ (setup.py copies them in at
   build time) and are found with importlib.resources, as kolla-ansible finds its share directory. The
   driver never writes there: its default inventories are in the user's state directory
   ($XDG_STATE_HOME/clearstack, else ~/.local/state/clearstack), inventory/local copied from the

@@ -207,14 +207,15 @@ def test_the_wheel_carries_the_ansible_content_and_nothing_of_the_tests(wheel):
         names = whl.namelist()
     content = "clearstack/_ansible/"
     for path in ("ansible.cfg", "requirements.yml", "playbooks/site.yml", "playbooks/verify.yml", "lab/host.yml",
-                 "lab/build-host-image.sh", "inventory/local/hosts.yml", "inventory/local/group_vars/all/connection.yml"):
+                 "lab/build-host-image.sh", "inventory/local/hosts.yml", "inventory/local/group_vars/all/connection.yml",
+                 "inventory/sample/group_vars/all/minio.yml", "templates/site/hosts.yml.j2", "templates/lab/hosts.yml.j2"):
         assert content + path in names
     for role in ROLES:
         assert f"{content}roles/{role}/tasks/main.yml" in names
     assert {n.split("/", 1)[0] for n in names} == {"clearstack", wheel["wheel"].name.split("-py3")[0] + ".dist-info"}
     shipped = [n.removeprefix(content).split("/") for n in names if n.startswith(content)]
     assert {parts[0] for parts in shipped} <= WHEEL_CONTENT_TOP
-    assert {parts[1] for parts in shipped if parts[0] == "inventory"} == {"local"}  # the seed, not a site's
+    assert {parts[1] for parts in shipped if parts[0] == "inventory"} == {"local", "sample"}  # seed and sample, no site
     assert not [parts for parts in shipped if NEVER_SHIPPED & set(parts) or parts[-1].endswith(".pyc")]
 
 
@@ -256,4 +257,19 @@ def test_the_installed_default_inventory_is_in_the_state_dir_not_the_package(whe
     lab_help = _ok(_run([venv / "bin" / "clearstack", "lab", "up", "--help"], cwd=tmp,
                         env={**env, "COLUMNS": "400"})).stdout  # one line per option: no path cut at a hyphen
     assert f"(default {tmp / 'state' / 'clearstack' / 'inventory' / 'lab'})" in lab_help
+    assert _package_files(venv) == before
+
+
+def test_the_installed_init_writes_a_site_inventory_from_the_packaged_templates(wheel):
+    """templates/site/hosts.yml.j2 and inventory/sample's group_vars come from the package, not a checkout."""
+    tmp, env, venv = wheel["tmp"], wheel["env"], wheel["venv"]
+    before = _package_files(venv)
+    work = tmp / "init-elsewhere"
+    work.mkdir()
+    _ok(_run([venv / "bin" / "clearstack", "init", "site", "--all-in-one", "box.example.internal=192.0.2.20"],
+             cwd=work, env=env))
+    groups = yaml.safe_load((work / "site" / "hosts.yml").read_text())["all"]["children"]
+    assert list(groups["minio"]["hosts"]) == ["box.example.internal"]
+    assert sorted(p.name for p in (work / "site" / "group_vars" / "all").iterdir()) == \
+        sorted(p.name for p in (ROOT / "inventory" / "sample" / "group_vars" / "all").iterdir())
     assert _package_files(venv) == before

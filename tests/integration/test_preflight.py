@@ -13,12 +13,15 @@ from __future__ import annotations
 
 import contextlib
 import re
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+import yaml
 
 from testhosts import changed_tasks, docker, failure_messages, host_exec, run_playbook, write_inventory
 from testhosts import test_hosts as start_test_hosts  # aliased: pytest would collect a test_* name
@@ -95,6 +98,22 @@ def test_good_shape_passes_preflight(tmp_path, hosts):
     rc, output, result = run_playbook("preflight.yml", inventory)
     assert rc == 0, output[-3000:]
     assert changed_tasks(result) == {}
+
+
+def test_an_inventory_from_init_passes_preflight(tmp_path, hosts):
+    """`clearstack init` for these hosts, plus only how the tests reach them (the docker connection, in a
+    group_vars file of the test's own): preflight accepts the inventory as written."""
+    site = tmp_path / "site"
+    proc = subprocess.run([str(Path(sys.executable).parent / "clearstack"), "init", str(site), "--clearml", hosts.clearml,
+                           "--minio", ",".join(hosts.minio), "--user", "root"], capture_output=True, text=True,
+                          timeout=120, stdin=subprocess.DEVNULL)
+    assert proc.returncode == 0, proc.stderr
+    (site / "group_vars/all/test_connection.yml").write_text(yaml.safe_dump(
+        {"ansible_connection": "community.docker.docker", "ansible_python_interpreter": "/usr/bin/python3", **SAFE_VARS}))
+    rc, output, result = run_playbook("preflight.yml", site)
+    assert rc == 0, output[-3000:]
+    assert changed_tasks(result) == {}
+    assert set(result["stats"]) == set(hosts.all)
 
 
 @pytest.mark.parametrize("members", ["none", "two"])
