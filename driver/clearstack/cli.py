@@ -9,6 +9,8 @@ import sys
 from dataclasses import asdict
 from pathlib import Path
 
+from .errors import ClearstackError
+from .cli_help import examples
 from . import __version__, dataset_cli, images_cli, init_cli, lab_cli, playbook_guard, reports, runlock
 from .paths import DEFAULT_INVENTORY, ensure_default_inventory
 from .progress import Progress, summary
@@ -55,7 +57,10 @@ def build_parser() -> argparse.ArgumentParser:
     up = verbs.add_parser("up", help="provision the hosts (safe to re-run: repairs drift, changes nothing else)",
                           description="Apply playbooks/site.yml: preflight checks, then every layer in order. "
                                       "A re-run repairs what drifted and reports 0 changed otherwise. With "
-                                      "--pipeline, then run a dataset pipeline spec (see `clearstack run`).")
+                                      "--pipeline, then run a dataset pipeline spec (see `clearstack run`).",
+                          **examples("clearstack up -i inventory/site",
+                                     "clearstack up -i inventory/site --tags docker,minio   # only these layers",
+                                     "clearstack up -i inventory/lab --pipeline spec.yml --s3-endpoint lab-clearml:9000"))
     _common(up)
     up.add_argument("--pipeline", type=Path, metavar="SPEC",
                     help="after provisioning, apply this pipeline spec (validated before anything changes)")
@@ -64,7 +69,8 @@ def build_parser() -> argparse.ArgumentParser:
     check = verbs.add_parser("check", help="dry run: report what `up` would change, per host and task",
                              description="Run playbooks/site.yml in check mode with diff and change nothing. "
                                          f"Exit code {EXIT_OK}: in sync; {EXIT_DRIFT}: drift found (listed per "
-                                         f"host and task); {EXIT_ERROR}: a check or a host failed.")
+                                         f"host and task); {EXIT_ERROR}: a check or a host failed.",
+                             **examples("clearstack check -i inventory/site", "clearstack check -i inventory/site --json"))
     _common(check)
 
     verify = verbs.add_parser("verify", help="live health of everything deployed (read only)",
@@ -72,19 +78,23 @@ def build_parser() -> argparse.ArgumentParser:
                                           "node's /minio/health/cluster, the S3 load balancer, each ClearML service's "
                                           "healthcheck, the API's /debug.ping and a login with the operator's keys. "
                                           f"Exit code {EXIT_OK}: all healthy; {EXIT_UNHEALTHY}: a check failed (listed); "
-                                          f"{EXIT_ERROR}: a host could not be asked.")
+                                          f"{EXIT_ERROR}: a host could not be asked.",
+                              **examples("clearstack verify -i inventory/site", "clearstack verify -i inventory/site --json"))
     _common(verify, layers=False)
 
     status = verbs.add_parser("status", help="the containers on every host and their state (read only)",
                               description="List every container on the inventory's hosts with its image and "
-                                          "state (running, exited, healthy ...), changing nothing.")
+                                          "state (running, exited, healthy ...), changing nothing.",
+                              **examples("clearstack status -i inventory/site", "clearstack status -i inventory/site -l minio"))
     _common(status, layers=False)
 
     down = verbs.add_parser("down", help="stop ClearML and MinIO; data is kept (--delete-data deletes it)",
                             description="Stop the ClearML stack, the S3 load balancer and the MinIO nodes. "
                                         "Containers and data stay; `clearstack up` starts them again. With "
                                         "--delete-data the containers are removed and so are the ClearML data "
-                                        "(/opt/clearml/data) and every MinIO drive: it asks first, or takes --yes.")
+                                        "(/opt/clearml/data) and every MinIO drive: it asks first, or takes --yes.",
+                            **examples("clearstack down -i inventory/site            # stop; data kept",
+                                       "clearstack down -i inventory/lab --delete-data --yes"))
     _common(down, layers=False)
     down.add_argument("--delete-data", action="store_true",
                       help="also remove the containers and DELETE all ClearML data and every object in MinIO")
@@ -93,7 +103,9 @@ def build_parser() -> argparse.ArgumentParser:
     creds = verbs.add_parser("credentials", help="where the generated credentials and clearml.conf are; --show prints them",
                              description="Credentials are generated on the first `up` (or `check`) and kept, mode "
                                          "0600, in .clearstack/secrets.yml next to the inventory; later runs reuse "
-                                         "them. Nothing prints them but --show.")
+                                         "them. Nothing prints them but --show.",
+                             **examples("clearstack credentials -i inventory/site",
+                                        "clearstack credentials -i inventory/site --show --json"))
     creds.add_argument("-i", "--inventory", type=_inventory, default=DEFAULT_INVENTORY, help="Ansible inventory")
     creds.add_argument("--show", action="store_true", help="print the values too (mind who watches your screen)")
     creds.add_argument("--json", action="store_true", help="print JSON")
@@ -105,20 +117,28 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _run_handler_verb(args: argparse.Namespace) -> int:
-    """A verb that is a Python handler, not a playbook (the dataset verbs, `lab`, `images`). dataset_cli.run
-    keeps stdout for the result (SDK chatter goes to stderr); the errors these verbs expect become one line.
-    The dataset errors (importing them imports the ClearML SDK: seconds) are looked up only once one is raised."""
-    def dataset_errors():
-        from .datasets.errors import DATASET_ERRORS
-        return DATASET_ERRORS
+def _fail(args: argparse.Namespace, err: object) -> int:
+    """The one place an expected error is printed: `clearstack COMMAND: MESSAGE` on stderr, exit 1."""
+    print(f"clearstack {getattr(args, 'command', None) or args.verb}: {err}", file=sys.stderr)
+    return EXIT_ERROR
 
+
+def _run_handler_verb(args: argparse.Namespace) -> int:
+    """A verb that is a Python handler, not a playbook (the dataset verbs, `init`, `lab`, `images`). dataset_cli.run
+    keeps stdout for the result (SDK chatter goes to stderr). A ClearstackError becomes one line; so do the
+    ClearML SDK's own settings errors, looked up only once one is raised (importing them imports the SDK)."""
     try:
         return dataset_cli.run(args)
-    except dataset_errors() as err:
+    except ClearstackError as err:
         dataset_cli.clear_progress()
-        print(f"clearstack {args.verb}: {err}", file=sys.stderr)
-        return EXIT_ERROR
+        return _fail(args, err)
+    except Exception as err:
+        from .datasets.errors import DATASET_ERRORS
+
+        if not isinstance(err, DATASET_ERRORS):
+            raise
+        dataset_cli.clear_progress()
+        return _fail(args, err)
 
 
 def _credentials(args: argparse.Namespace) -> int:
@@ -199,9 +219,8 @@ def _run_playbook_verb(args: argparse.Namespace, lock: runlock.RunLock) -> int:
         # verify/status/down never make credentials: they only read what `up` deployed.
         secrets = secret_store.load(secret_store.store_path(args.inventory))
     if args.verb == "verify" and not secrets:
-        print(f"clearstack verify: no credentials at {secret_store.store_path(args.inventory)}: nothing was "
-              "deployed from this inventory yet (run `clearstack up`)", file=sys.stderr)
-        return EXIT_ERROR
+        return _fail(args, f"no credentials at {secret_store.store_path(args.inventory)}: nothing was deployed from "
+                           "this inventory yet (run `clearstack up`)")
     delete = bool(getattr(args, "delete_data", False))
     progress = Progress()
     try:
@@ -223,9 +242,7 @@ def _run_playbook_verb(args: argparse.Namespace, lock: runlock.RunLock) -> int:
         progress.done()
     _print_result(result, args)
     if not result.succeeded:
-        if not args.json:
-            print(f"clearstack {args.verb}: failed (see the FAILED lines above)", file=sys.stderr)
-        return EXIT_ERROR
+        return _fail(args, "failed (see the FAILED lines above)") if not args.json else EXIT_ERROR
     if args.verb == "check":
         if result.changed and not args.json:
             print("drift found: `clearstack up` would make the changes listed above")
@@ -247,8 +264,7 @@ def main(argv: list[str] | None = None) -> int:
         try:
             load_spec(pipeline, args.s3_endpoint)
         except SpecError as err:
-            print(f"clearstack up: {err}", file=sys.stderr)
-            return EXIT_ERROR
+            return _fail(args, err)
     if args.verb == "down" and args.delete_data and not _confirm_delete(args):
         return EXIT_ERROR
     if getattr(args, "inventory", None) == DEFAULT_INVENTORY:
@@ -260,9 +276,8 @@ def main(argv: list[str] | None = None) -> int:
         with runlock.acquire(args.inventory, f"clearstack {args.verb}", shared=args.verb in SHARED_LOCK) as lock, \
                 playbook_guard.stopping():
             code = _run_playbook_verb(args, lock)
-    except (secret_store.SecretStoreError, runlock.RunLockError) as err:
-        print(f"clearstack {args.verb}: {err}", file=sys.stderr)
-        return EXIT_ERROR
+    except ClearstackError as err:  # the secret store, the run lock
+        return _fail(args, err)
     except (KeyboardInterrupt, playbook_guard.Stopped) as err:
         signum = err.signum if isinstance(err, playbook_guard.Stopped) else signal.SIGINT
         print(f"clearstack {args.verb}: stopped by {signal.Signals(signum).name}; its playbook was stopped too "

@@ -12,6 +12,8 @@ import json
 import sys
 from pathlib import Path
 
+from .cli_help import examples
+
 EXIT_OK = 0
 
 
@@ -81,7 +83,9 @@ def add_parsers(verbs) -> None:
                     "PROJECT/NAME and finalize it. Re-running with an unchanged source creates nothing; new or "
                     "deleted objects make a child version holding just that difference. ClearML's own outputs in "
                     "the bucket (any dataset's state, file zips and previews under <project>/.datasets/) are never "
-                    "registered; the result says how many were left out.")
+                    "registered; the result says how many were left out.",
+        **examples("clearstack ingest s3://clearml-host:9000/clearml/raw/ --project meu_projeto --name meu_dataset "
+                   "--wildcard '*.png' --dataset-path /imagens"))
     ingest.add_argument("source", help="s3://HOST:PORT/BUCKET/PREFIX/ (the port is required)")
     ingest.add_argument("--project", required=True, help="ClearML project of the dataset")
     ingest.add_argument("--name", required=True, help="dataset name")
@@ -99,7 +103,9 @@ def add_parsers(verbs) -> None:
     sub = verbs.add_parser(
         "subset", help="derive a dataset holding a selection of another's files (zero-copy, keeps lineage)",
         description="Create NAME as a child of the parent dataset holding exactly the selected files. No object "
-                    "bytes move. The same selection of the same parent twice gives one dataset.")
+                    "bytes move. The same selection of the same parent twice gives one dataset.",
+        **examples("clearstack subset --parent-project meu_projeto --parent-name meu_dataset --name sub --max-count 2",
+                   "clearstack subset --parent-id ID --name cam0 --prefix imagens/cam0/"))
     sub.add_argument("--name", required=True, help="name of the subset dataset")
     sub.add_argument("--project", help="project of the subset (default: the parent's)")
     sub.add_argument("--parent-id", help="parent dataset id")
@@ -114,7 +120,8 @@ def add_parsers(verbs) -> None:
     run = verbs.add_parser(
         "run", help="apply a pipeline spec: its ingests, then its subsets",
         description="Validate the whole spec, then run each ingest and subset in order. Without SPEC: the "
-                    "runbook's example (PNGs of bucket clearml -> meu_projeto/meu_dataset, then a 2-file subset).")
+                    "runbook's example (PNGs of bucket clearml -> meu_projeto/meu_dataset, then a 2-file subset).",
+        **examples("clearstack run --s3-endpoint clearml-host:9000   # the runbook's example", "clearstack run spec.yml"))
     run.add_argument("spec", nargs="?", type=Path, help="pipeline spec (YAML); default: the runbook's example")
     run.add_argument("--s3-endpoint", help="HOST:PORT replacing the endpoint of every source, e.g. clearml-host:9000")
     run.add_argument("--json", action="store_true", help="print the results as JSON")
@@ -123,7 +130,8 @@ def add_parsers(verbs) -> None:
 
     demo = verbs.add_parser("demo-data", help="put sample PNG files into a bucket, to have something to ingest",
                             description="Put small PNG files under s3://HOST:PORT/BUCKET/PREFIX/ (bucket created "
-                                        "if missing). Credentials come from clearml.conf, as for ingest.")
+                                        "if missing). Credentials come from clearml.conf, as for ingest.",
+                            **examples("clearstack demo-data s3://clearml-host:9000/clearml/raw/ --count 20"))
     demo.add_argument("target", nargs="?", default="s3://localhost:9000/clearml/",
                       help="where to put them (default s3://localhost:9000/clearml/)")
     demo.add_argument("--count", type=_positive_int, default=10, help="how many files (default 10)")
@@ -131,15 +139,20 @@ def add_parsers(verbs) -> None:
     _inventory_arg(demo)
     demo.set_defaults(handler=_demo)
 
-    datasets = verbs.add_parser("datasets", help="list, show or fetch datasets")
+    datasets = verbs.add_parser("datasets", help="list, show or fetch datasets",
+                                **examples("clearstack datasets list", "clearstack datasets show --project p --name n",
+                                           "clearstack datasets get --id ID --to ./copy"))
     actions = datasets.add_subparsers(dest="action", metavar="ACTION", required=True)
-    listing = actions.add_parser("list", help="finalized datasets, newest first")
+    listing = actions.add_parser("list", help="finalized datasets, newest first",
+                                 **examples("clearstack datasets list --project meu_projeto --json"))
     listing.add_argument("--project", help="only this project")
     listing.add_argument("--json", action="store_true", help="print JSON")
     _inventory_arg(listing)
-    listing.set_defaults(handler=_list)
+    listing.set_defaults(handler=_list, command="datasets list")
     for action, text in (("show", "a dataset's versions, parents and files"), ("get", "a complete local copy")):
-        parser = actions.add_parser(action, help=text)
+        parser = actions.add_parser(action, help=text, **examples(
+            f"clearstack datasets {action} --project meu_projeto --name meu_dataset" + (" --to ./copy" if action == "get" else ""),
+            f"clearstack datasets {action} --id ID" + (" --to ./pngs --wildcard '*.png'" if action == "get" else " --json")))
         parser.add_argument("--id", help="dataset id")
         parser.add_argument("--project", help="project (with --name: the latest finalized version)")
         parser.add_argument("--name", help="dataset name")
@@ -148,9 +161,9 @@ def add_parsers(verbs) -> None:
         if action == "get":
             parser.add_argument("--to", type=Path, help="copy into this new folder (default: ClearML's cache)")
             _selection_args(parser)
-            parser.set_defaults(handler=_get)
+            parser.set_defaults(handler=_get, command="datasets get")
         else:
-            parser.set_defaults(handler=_show)
+            parser.set_defaults(handler=_show, command="datasets show")
 
 
 def run(args) -> int:

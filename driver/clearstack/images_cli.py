@@ -2,15 +2,15 @@
 
 The handler follows the dataset verbs' protocol (`args.handler(args)` returns the result for --json and
 the text for people). Progress goes to stderr as it happens, --json or not (a build can take minutes;
-stdout keeps only the result). An error ends the command with one line naming the fix, exit 1.
+stdout keeps only the result). An ImageBuildError ends the command with one line naming the fix, exit 1 (printed by cli._fail).
 """
 
 from __future__ import annotations
 
-import argparse
 import sys
 import textwrap
 
+from .cli_help import ExampleFormatter, examples
 from .images import releases
 
 EXAMPLE = f"""\
@@ -29,11 +29,11 @@ See docs/minio.md."""
 def add_parsers(verbs) -> None:
     images = verbs.add_parser("images", help="build the images clearstack deploys, here, without any registry",
                               description="Images clearstack makes on this controller itself, where no registry "
-                                          "has them.")
+                                          "has them.", **examples("clearstack images build minio"))
     actions = images.add_subparsers(dest="images_action", metavar="ACTION", required=True)
     build = actions.add_parser(
         "build", help="build an image: `images build minio`", epilog=EXAMPLE,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        formatter_class=ExampleFormatter,
         description=textwrap.fill("Build the MinIO server from its Go module (github.com/minio/minio through the Go module "
                     "proxy) with this machine's Go toolchain (>= 1.24), stamped with the release as upstream's "
                     "Makefile does, and make the image clearstack/minio:<release> with `docker import`: the "
@@ -44,7 +44,7 @@ def add_parsers(verbs) -> None:
     build.add_argument("--release", default=releases.DEFAULT_RELEASE, metavar="RELEASE.YYYY-MM-DDTHH-MM-SSZ",
                        help=f"MinIO release (default {releases.DEFAULT_RELEASE}, the CVE-2025-62506 fix)")
     build.add_argument("--json", action="store_true", help="print the result as JSON for machines")
-    build.set_defaults(handler=_build)
+    build.set_defaults(handler=_build, command="images build minio")
 
 
 def _say(msg: str) -> None:
@@ -53,12 +53,9 @@ def _say(msg: str) -> None:
 
 def _build(args) -> tuple[dict, str]:
     from .images import minio_build
-    from .images.errors import ImageBuildError
 
     try:
         result = minio_build.build(args.release, say=_say)
-    except ImageBuildError as err:
-        raise SystemExit(f"clearstack images build minio: {err}") from None
     except KeyboardInterrupt:
         print("clearstack images build minio: stopped by SIGINT; the go build was stopped too (the caches "
               "keep what was done)", file=sys.stderr)

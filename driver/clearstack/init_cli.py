@@ -1,7 +1,7 @@
 """The `clearstack init DIR` verb: write a site inventory for real hosts (driver/clearstack/site_init.py).
 
 The handler follows the dataset verbs' protocol (`args.handler(args)` returns the result for --json and
-the text for people); an error ends the command with one line naming the fix, exit 1.
+the text for people); an InitError ends the command with one line naming the fix, exit 1 (cli._fail).
 """
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ import argparse
 from pathlib import Path
 
 from . import site_init
+from .cli_help import ExampleFormatter
 
 EXAMPLE = """\
 examples:
@@ -42,7 +43,7 @@ def add_parsers(verbs) -> None:
                     "MinIO names must count up around one prefix and suffix (minio1..minio4), as the nodes' "
                     "command holds them as one range. Refused, with nothing written, when DIR already holds a "
                     "hosts.yml or group_vars/.",
-        epilog=EXAMPLE, formatter_class=argparse.RawDescriptionHelpFormatter)
+        epilog=EXAMPLE, formatter_class=ExampleFormatter)
     init.add_argument("directory", type=Path, metavar="DIR", help="the inventory directory to write (made if missing)")
     init.add_argument("--clearml", type=_host("--clearml"), metavar="HOST", help="the ClearML host (exactly one)")
     init.add_argument("--minio", type=_hosts, default=[], metavar="H1,H2,H3,H4", help="the four MinIO hosts")
@@ -50,15 +51,12 @@ def add_parsers(verbs) -> None:
                       help="one host for everything: the ClearML stack and the four MinIO nodes")
     init.add_argument("--user", default="", help="the SSH user (ansible_user); become is set when it is not root")
     init.add_argument("--json", action="store_true", help="print the result as JSON for machines")
-    init.set_defaults(handler=_init)
+    init.set_defaults(handler=_init, command="init")
 
 
 def _init(args) -> tuple[dict, str]:
-    try:
-        clearml, minio = site_init.plan(args.clearml, args.minio, args.all_in_one)
-        result = site_init.write(args.directory, clearml, minio, args.user)
-    except site_init.InitError as err:
-        raise SystemExit(f"clearstack init: {err}") from None
+    clearml, minio = site_init.plan(args.clearml, args.minio, args.all_in_one)
+    result = site_init.write(args.directory, clearml, minio, args.user)
     shape = "all-in-one on " + clearml.name if result.all_in_one else \
         f"ClearML on {clearml.name}, MinIO on {', '.join(h.name for h in minio)}"
     text = "\n".join([

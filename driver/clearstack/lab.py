@@ -28,6 +28,7 @@ from pathlib import Path
 
 import yaml
 
+from .errors import ClearstackError
 from . import templating
 from .paths import CONTENT_ROOT, DEFAULT_LAB_DIR, LAB_RECIPE
 
@@ -61,7 +62,7 @@ MARKER = "# Written by `clearstack lab up --name {name}`"
 _NAME_RE = re.compile(r"^[a-z][a-z0-9-]{0,39}$")
 
 
-class LabError(RuntimeError):
+class LabError(ClearstackError, RuntimeError):
     """A lab could not be brought up or down; the message names the host (if any) and the fix."""
 
 

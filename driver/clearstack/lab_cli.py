@@ -1,7 +1,8 @@
 """The `clearstack lab up|down` verbs: a local lab of throwaway hosts to try clearstack without VMs.
 
 Each sub-verb's handler follows the dataset verbs' protocol (`args.handler(args)` returns the result
-for --json and the text for people); an error ends the command with one line naming the fix, exit 1.
+for --json and the text for people); a LabError ends the command with one line naming the fix, exit 1
+(printed by cli._fail).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import sys
 from pathlib import Path
 
 from . import lab
+from .cli_help import examples
 
 UP_DESCRIPTION = (
     "Start throwaway Debian 13 hosts as containers on this machine's Docker engine, so you can try "
@@ -61,20 +63,24 @@ def add_parsers(verbs) -> None:
                               description="A lab: hosts that behave like fresh Debian 13 VMs, as containers on "
                                           "this machine's Docker engine, and the Ansible inventory that reaches "
                                           "them over SSH. `clearstack lab up`, then `clearstack up -i DIR` "
-                                          f"(--dir, default {lab.DEFAULT_DIR}); `clearstack lab down` removes it all.")
+                                          f"(--dir, default {lab.DEFAULT_DIR}); `clearstack lab down` removes it all.",
+                              **examples("clearstack lab up", "clearstack lab down"))
     actions = parser.add_subparsers(dest="lab_action", metavar="ACTION", required=True)
 
     up = actions.add_parser("up", help="start the lab's hosts and write their inventory (safe to re-run)",
-                            description=UP_DESCRIPTION)
+                            description=UP_DESCRIPTION,
+                            **examples("clearstack lab up && clearstack up -i inventory/lab",
+                                       "clearstack lab up --hosts 1 --name aio --dir /tmp/aio"))
     up.add_argument("--hosts", type=_count, default=5, metavar="N",
                     help="5 (1 ClearML host + 4 MinIO hosts, the default) or 1 (one host in both groups)")
     _common(up)
-    up.set_defaults(handler=_up)
+    up.set_defaults(handler=_up, command="lab up")
 
     down = actions.add_parser("down", help="remove the lab's hosts, network, key pair, inventory and credentials",
-                              description=DOWN_DESCRIPTION)
+                              description=DOWN_DESCRIPTION,
+                              **examples("clearstack lab down", "clearstack lab down --name aio --dir /tmp/aio"))
     _common(down)
-    down.set_defaults(handler=_down)
+    down.set_defaults(handler=_down, command="lab down")
 
 
 def _say(args):
@@ -92,15 +98,8 @@ def venv_command(name: str) -> str:
     return name if found and Path(found).resolve() == own.resolve() else str(own)
 
 
-def _fail(args, err: lab.LabError):
-    raise SystemExit(f"clearstack lab {args.lab_action}: {err}")
-
-
 def _up(args) -> tuple[dict, str]:
-    try:
-        result = lab.up(args.name, args.hosts, args.dir, say=_say(args))
-    except lab.LabError as err:
-        _fail(args, err)
+    result = lab.up(args.name, args.hosts, args.dir, say=_say(args))
     directory = Path(result.directory)
     out = result.as_dict()
     clearstack = venv_command("clearstack")
@@ -119,10 +118,7 @@ def _up(args) -> tuple[dict, str]:
 
 
 def _down(args) -> tuple[dict, str]:
-    try:
-        result = lab.down(args.name, args.dir, say=_say(args))
-    except lab.LabError as err:
-        _fail(args, err)
+    result = lab.down(args.name, args.dir, say=_say(args))
     if not result.changed:
         return result.as_dict(), f"lab {result.name}: nothing to remove (no such lab here)"
     return result.as_dict(), "\n".join([f"lab {result.name}: removed"] + [f"  {a}" for a in result.actions])

@@ -23,6 +23,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from .errors import ClearstackError
 from .secrets import STORE_DIR
 
 LOCK_FILE = "run.lock"
@@ -34,7 +35,7 @@ SOCKET_ENV = "CLEARSTACK_LOCK_SOCKET"
 _PRUNE_AT = 16 * 1024
 
 
-class RunLockError(RuntimeError):
+class RunLockError(ClearstackError, RuntimeError):
     """Another run holds the inventory; the message names it and says what to do."""
 
 

@@ -18,6 +18,8 @@ from pathlib import Path
 
 import yaml
 
+from .errors import ClearstackError
+
 STORE_DIR = ".clearstack"
 STORE_FILE = "secrets.yml"
 
@@ -53,7 +55,7 @@ RENAMED = {
 }
 
 
-class SecretStoreError(RuntimeError):
+class SecretStoreError(ClearstackError, RuntimeError):
     """The store cannot be read or written safely; the message names the file and the fix."""
 
 

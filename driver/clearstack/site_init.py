@@ -13,6 +13,7 @@ import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from .errors import ClearstackError
 from . import templating
 from .paths import CONTENT_ROOT
 
@@ -23,7 +24,7 @@ _HOST_NAME = re.compile(r"^(?=.{1,253}$)[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9
 _USER = re.compile(r"^[a-z_][a-z0-9_-]{0,31}$")
 
 
-class InitError(ValueError):
+class InitError(ClearstackError, ValueError):
     """The hosts or the directory given to `init` cannot make an inventory; the message says the fix."""
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from ..errors import ClearstackError
 from . import sdk
 from .listing import ListingError, list_objects
 from .plan import Entry, dataset_path, plan_ingest
@@ -17,7 +18,7 @@ from .settings import check_api_settings, s3_credentials
 from .source import parse_s3_url, sdk_output_uri
 
 
-class IngestError(RuntimeError):
+class IngestError(ClearstackError, RuntimeError):
     """An ingest that cannot be done; nothing was created."""
 
 

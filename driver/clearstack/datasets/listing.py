@@ -8,6 +8,7 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError, EndpointConnectionError
 
+from ..errors import ClearstackError
 from .selection import SourceObjects, choose_objects
 from .settings import S3Credentials
 from .source import S3Source
@@ -17,7 +18,7 @@ _CLIENT_CONFIG = Config(connect_timeout=5, read_timeout=30, retries={"max_attemp
                         s3={"addressing_style": "path"}, signature_version="s3v4")
 
 
-class ListingError(RuntimeError):
+class ListingError(ClearstackError, RuntimeError):
     """The source cannot be listed; the message names the endpoint, the bucket and the fix."""
 
 

@@ -7,13 +7,14 @@ import gc
 import shutil
 from pathlib import Path
 
+from ..errors import ClearstackError
 from .selection import Selection, select
 from .settings import s3_credentials
 from .listing import s3_client
 from .source import parse_s3_url
 
 
-class LocalCopyError(RuntimeError):
+class LocalCopyError(ClearstackError, RuntimeError):
     """The copy is incomplete; the message names the missing files."""
 
 

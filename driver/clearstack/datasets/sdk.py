@@ -19,6 +19,7 @@ from clearml.backend_api.session.session import LoginError
 from clearml.backend_interface.base import InterfaceBase
 from clearml.datasets.dataset import LinkEntry
 
+from ..errors import ClearstackError
 from .plan import Entry
 from .settings import check_api_settings, config_file
 
@@ -32,7 +33,7 @@ DATASET_SYSTEM_TAG = "dataset"
 _PROBE_TRIES, _PROBE_TIMEOUT_S = 3, 5
 
 
-class ApiUnreachable(RuntimeError):
+class ApiUnreachable(ClearstackError, RuntimeError):
     """The ClearML API server does not answer /debug.ping."""
 
 
@@ -51,7 +52,7 @@ def probe_api(url: str) -> None:
                          "`clearstack verify` checks it, and api.api_server in clearml.conf says where it is")
 
 
-class ApiLoginRefused(RuntimeError):
+class ApiLoginRefused(ClearstackError, RuntimeError):
     """The ClearML API server answers but does not accept the access key and secret."""
 
 

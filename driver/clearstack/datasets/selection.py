@@ -8,6 +8,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import lru_cache
 
+from ..errors import ClearstackError
+
 # How clearstack matches a wildcard (ingest's --wildcard and the selection's), said once for every --help.
 MATCHING_HELP = ("A pattern without '/' matches the file name at any depth ('*.png'); one with '/' matches the "
                  "whole path ('cam0/*.png'). '*' matches any characters, '/' included; '?' one character; "
@@ -15,7 +17,7 @@ MATCHING_HELP = ("A pattern without '/' matches the file name at any depth ('*.p
                  "'a.png', 'raw/**/x.png' also matches 'raw/x.png').")
 
 
-class SelectionError(ValueError):
+class SelectionError(ClearstackError, ValueError):
     """A selection that cannot be satisfied; the message names what is wrong."""
 
 

@@ -10,8 +10,10 @@ from pathlib import Path
 
 from clearml.utilities.pyhocon import ConfigFactory
 
+from ..errors import ClearstackError
 
-class SettingsError(ValueError):
+
+class SettingsError(ClearstackError, ValueError):
     """Missing or unusable settings; the message says where to put them."""
 
 

@@ -6,12 +6,14 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from ..errors import ClearstackError
+
 _S3_URL = re.compile(r"^s3://(?P<host>[A-Za-z0-9.\-]+|\[[0-9A-Fa-f:]+\]):(?P<port>\d{1,5})/(?P<bucket>[^/]+)(?:/(?P<prefix>.*))?$")
 # S3 bucket naming rules (lower case, digits, dots, hyphens; 3 to 63 characters).
 _BUCKET = re.compile(r"^[a-z0-9][a-z0-9.\-]{1,61}[a-z0-9]$")
 
 
-class SourceError(ValueError):
+class SourceError(ClearstackError, ValueError):
     """A source URL that cannot be used; the message says how to fix it."""
 
 

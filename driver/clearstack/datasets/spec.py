@@ -11,6 +11,7 @@ from pathlib import Path
 
 import yaml
 
+from ..errors import ClearstackError
 from .selection import Selection
 from .source import parse_s3_url
 
@@ -20,7 +21,7 @@ _SUBSET_KEYS = {"name", "project", "parent", "select", "tags"}
 _SELECT_KEYS = {"wildcard", "prefix", "max_count", "sample", "fraction", "seed", "from_file"}
 
 
-class SpecError(ValueError):
+class SpecError(ClearstackError, ValueError):
     """A spec that cannot be run; the message names the step and the field."""
 
 

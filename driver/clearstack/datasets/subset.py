@@ -8,11 +8,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ..errors import ClearstackError
 from . import sdk
 from .selection import Selection, select
 
 
-class SubsetError(RuntimeError):
+class SubsetError(ClearstackError, RuntimeError):
     """A subset that cannot be made; nothing was created."""
 
 
