@@ -39,7 +39,7 @@ def publish(name: str, title: str, rows: list[dict]) -> None:
 
 
 # pytest's per-run temporary folders, named in some observed messages: shown as <tmp> so a table can
-# be pasted into the README without this machine's paths.
+# be pasted into a doc or an issue without this machine's paths.
 _PYTEST_TMP = re.compile(re.escape(tempfile.gettempdir()) + r"/pytest-of-[^/]+/pytest-\d+/(popen-gw\d+/)?")
 
 

@@ -5,7 +5,7 @@ images. One lab for the module, removed at the end.
 Cases, each a row of the reliability table: a MinIO node stopped during an ingest, the ClearML API
 restarted during an ingest, the driver killed (SIGKILL) during `up`, a data directory on a read-only
 disk, no generated secret outside its stores after the whole flow, the stock public keys and an
-anonymous login refused by the API, and the README's dataset commands run as written. The two ingest faults land while the version exists and is not yet
+anonymous login refused by the API, and docs/datasets.md's dataset commands run as written. The two ingest faults land while the version exists and is not yet
 finalized, checked through the API (see ingest_with_fault).
 """
 
@@ -455,12 +455,12 @@ def test_stock_keys_and_anonymous_logins_are_refused(lab, reliability):
     row["data intact"] = True
 
 
-# ---- 7. the README's dataset commands, as written -----------------------------------------------------------
+# ---- 7. docs/datasets.md's dataset commands, as written -----------------------------------------------------
 
 def readme_dataset_commands() -> list[list[str]]:
-    """The commands of the first sh block of the README's Datasets section: continuation lines joined,
+    """The commands of the first sh block of docs/datasets.md's Datasets section: continuation lines joined,
     comments dropped, split as a shell splits them."""
-    section = (ROOT / "README.md").read_text().split("\n## Datasets", 1)[1].split("\n## ", 1)[0]
+    section = (ROOT / "docs" / "datasets.md").read_text().split("\n## Datasets", 1)[1].split("\n## ", 1)[0]
     block = section.split("```sh\n", 1)[1].split("\n```", 1)[0]
     return [shlex.split(line, comments=True) for line in block.replace("\\\n", " ").splitlines() if line.strip()]
 
@@ -472,7 +472,7 @@ def test_the_readmes_dataset_commands_run_as_written(lab, reliability, tmp_path)
     verbs = [" ".join(c[1:3]) if c[1] == "datasets" else c[1] for c in commands]
     assert verbs == ["demo-data", "ingest", "subset", "datasets list", "datasets show", "datasets get"], verbs
     assert all(c[0] == "clearstack" for c in commands), commands
-    # The operator's clearml.conf is the one `up` wrote (the README's default -i; here CLEARML_CONFIG_FILE).
+    # The operator's clearml.conf is the one `up` wrote (docs/datasets.md's default -i; here CLEARML_CONFIG_FILE).
     env = _dataset_env(lab)
     for command in commands:
         args = [a.replace("s3://HOST:", f"s3://{lab.address}:") for a in command[1:]]
