@@ -5,8 +5,9 @@ images. One lab for the module, removed at the end.
 Cases, each a row of the reliability table: a MinIO node stopped during an ingest, the ClearML API
 restarted during an ingest, the driver killed (SIGKILL) during `up`, a data directory on a read-only
 disk, no generated secret outside its stores after the whole flow, the stock public keys and an
-anonymous login refused by the API, and docs/datasets.md's dataset commands run as written. The two ingest faults land while the version exists and is not yet
-finalized, checked through the API (see ingest_with_fault).
+anonymous login refused by the API, and docs/datasets.md's dataset commands run as written. The two
+ingest faults land while the version exists and is not yet finalized, checked through the API (see
+ingest_with_fault).
 """
 
 from __future__ import annotations
@@ -457,7 +458,7 @@ def test_stock_keys_and_anonymous_logins_are_refused(lab, reliability):
 
 # ---- 7. docs/datasets.md's dataset commands, as written -----------------------------------------------------
 
-def readme_dataset_commands() -> list[list[str]]:
+def documented_dataset_commands() -> list[list[str]]:
     """The commands of the first sh block of docs/datasets.md's Datasets section: continuation lines joined,
     comments dropped, split as a shell splits them."""
     section = (ROOT / "docs" / "datasets.md").read_text().split("\n## Datasets", 1)[1].split("\n## ", 1)[0]
@@ -465,10 +466,10 @@ def readme_dataset_commands() -> list[list[str]]:
     return [shlex.split(line, comments=True) for line in block.replace("\\\n", " ").splitlines() if line.strip()]
 
 
-def test_the_readmes_dataset_commands_run_as_written(lab, reliability, tmp_path):
-    row = reliability("The README's dataset commands, in order, HOST the lab's ClearML host",
+def test_the_documented_dataset_commands_run_as_written(lab, reliability, tmp_path):
+    row = reliability("docs/datasets.md's dataset commands, in order, HOST the lab's ClearML host",
                       "each exits 0; the subset holds 2 of the 10 demo PNGs and `get` copies those 2")
-    commands = readme_dataset_commands()
+    commands = documented_dataset_commands()
     verbs = [" ".join(c[1:3]) if c[1] == "datasets" else c[1] for c in commands]
     assert verbs == ["demo-data", "ingest", "subset", "datasets list", "datasets show", "datasets get"], verbs
     assert all(c[0] == "clearstack" for c in commands), commands
