@@ -116,6 +116,19 @@ def test_an_inventory_from_init_passes_preflight(tmp_path, hosts):
     assert set(result["stats"]) == set(hosts.all)
 
 
+def test_a_later_roles_precheck_refuses_a_run_of_one_layer_too(tmp_path, hosts):
+    """`--tags docker` runs the preflight play (tagged always) and the tasks its includes bring (they take the
+    include's tags): the kernel role's own check refuses before the docker layer starts."""
+    inventory = write_inventory(tmp_path / "hosts.yml", hosts.good_shape(), None,
+                                {**SAFE_VARS, "kernel_max_map_count": 65530})
+    rc, output, result = run_playbook("site.yml", inventory, "--tags", "docker")
+    assert rc != 0, "site.yml --tags docker was not refused:\n" + output[-3000:]
+    messages = [m for msgs in failure_messages(result).values() for m in msgs]
+    assert any("kernel_max_map_count is 65530, below the 262144" in m for m in messages), output[-3000:]
+    assert changed_tasks(result) == {}
+    assert nothing_changed(hosts) == {}
+
+
 @pytest.mark.parametrize("members", ["none", "two"])
 def test_clearml_server_group_must_be_one_host(tmp_path, hosts, members):
     clearml = [] if members == "none" else [hosts.clearml, hosts.minio[0]]
