@@ -19,6 +19,7 @@ from pathlib import Path
 import yaml
 
 from .errors import ClearstackError
+from .paths import CONTENT_ROOT
 
 STORE_DIR = ".clearstack"
 STORE_FILE = "secrets.yml"
@@ -59,7 +60,9 @@ class SecretStoreError(ClearstackError, RuntimeError):
     """The store cannot be read or written safely; the message names the file and the fix."""
 
 
-MINIO_MIN_PASSWORD = 8  # MinIO refuses to start with a shorter root password
+# The shortest root password MinIO starts with, from the minio role's vars (its one home).
+MINIO_MIN_PASSWORD = int(yaml.safe_load((CONTENT_ROOT / "roles/minio/vars/main.yml").read_text())
+                         ["minio__root_password_min_length"])
 # Passwords MinIO or tutorials ship with: the first thing anyone tries.
 _WELL_KNOWN = {"minioadmin", "password", "changeme", "12345678", "123456789", "qwertyui", "admin123", "clearstack"}
 

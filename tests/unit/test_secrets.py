@@ -175,3 +175,12 @@ def test_an_old_and_a_new_name_with_the_same_value_become_one(tmp_path):
     path.write_text(yaml.safe_dump({**old, "clearml_server_internal_secret": old["clearml_server_secret"]}))
     assert store.load(path)["clearml_server_internal_secret"] == old["clearml_server_secret"]
     assert "clearml_server_secret" not in yaml.safe_load(path.read_text())
+
+
+def test_the_minio_password_rule_has_one_home_the_minio_roles_vars():
+    rules = yaml.safe_load((ROOT / "roles/minio/vars/main.yml").read_text())
+    assert store.MINIO_MIN_PASSWORD == rules["minio__root_password_min_length"]
+    assert store.password_weakness("x" * (rules["minio__root_password_min_length"] - 1)).startswith("has ")
+    validate = (ROOT / "roles/minio/tasks/validate.yml").read_text()
+    assert "length >= minio__root_password_min_length" in validate and "length >= minio__root_user_min_length" in validate
+    assert not re.search(r"length >= \d", validate)  # no number of its own
