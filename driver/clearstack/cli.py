@@ -133,9 +133,9 @@ def _run_handler_verb(args: argparse.Namespace) -> int:
         dataset_cli.clear_progress()
         return _fail(args, err)
     except Exception as err:
-        from .datasets.errors import DATASET_ERRORS
+        from .datasets.errors import SDK_SETTINGS_ERRORS
 
-        if not isinstance(err, DATASET_ERRORS):
+        if not isinstance(err, SDK_SETTINGS_ERRORS):
             raise
         dataset_cli.clear_progress()
         return _fail(args, err)

@@ -83,5 +83,5 @@ def test_clock_offsets_from_the_median():
 
 def test_replaced_variables_each_named_with_its_replacement():
     replacements = {"clearml_dirs_root": "clearml_data_root", "minio_group": "the fixed group name minio"}
-    assert checks.replaced_variables(["clearml_dirs_root", "minio_group"], replacements) == (
+    assert checks.replacement_sentence(["clearml_dirs_root", "minio_group"], replacements) == (
         "clearml_dirs_root is replaced by clearml_data_root; minio_group is replaced by the fixed group name minio.")

@@ -92,7 +92,7 @@ def clock_offsets(hosts: list[str], clocks: list[int]) -> tuple[int, str]:
     return max(clocks) - min(clocks), ", ".join(f"{h} {c - median:+d} s" for h, c in zip(hosts, clocks))
 
 
-def replaced_variables(names: Iterable[str], replacements: Mapping[str, str]) -> str:
+def replacement_sentence(names: Iterable[str], replacements: Mapping[str, str]) -> str:
     """"a is replaced by x; b is replaced by y." for the variables the inventory still sets."""
     return "; ".join(f"{name} is replaced by {replacements[name]}" for name in names) + "."
 
@@ -103,4 +103,4 @@ class FilterModule:
                 "preflight_unpinned_images": unpinned_images,
                 "preflight_unpinned_image_sentences": unpinned_image_sentences, "preflight_foreign_listeners": foreign_listeners,
                 "preflight_listener_report": listener_report, "preflight_clock_offsets": clock_offsets,
-                "preflight_replacement_sentence": replaced_variables}
+                "preflight_replacement_sentence": replacement_sentence}
